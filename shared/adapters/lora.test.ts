@@ -1,0 +1,74 @@
+import { describe, expect, it } from 'vitest';
+import { LoraModule, loraScale } from './lora';
+import type { Grads } from './taps';
+import { checkOutputModule, compareGradients, randomArray } from './test-support';
+
+// Tolerance of every finite-difference check here: |fd − analytic| ≤ 1e-9 + 1e-6·|analytic|,
+// float64, central differences with step 1e-5 (LoRA is bilinear, so the differences are exact
+// up to rounding).
+const RTOL = 1e-6;
+const ATOL = 1e-9;
+
+function make(rows = 3, inDim = 5, outDim = 4, r = 2) {
+  const A = randomArray(r * inDim, 1);
+  const B = randomArray(outDim * r, 2);
+  const mod = new LoraModule({ A, B, r, inDim, outDim, scale: loraScale(16, r, false), keyA: 'A', keyB: 'B' });
+  const x = randomArray(rows * inDim, 3);
+  const y0 = randomArray(rows * outDim, 4);
+  return { A, B, mod, x, y0, rows, inDim, outDim, r };
+}
+
+describe('LoRA module', () => {
+  it('computes y0 + s·B·A·x', () => {
+    const { A, B, mod, x, y0, rows, inDim, outDim, r } = make();
+    const y = mod.forwardOutput(x, y0, rows);
+    const s = 16 / r;
+    for (let t = 0; t < rows; t++) {
+      for (let o = 0; o < outDim; o++) {
+        let want = y0[t * outDim + o];
+        for (let i = 0; i < inDim; i++) {
+          let ba = 0;
+          for (let k = 0; k < r; k++) ba += B[o * r + k] * A[k * inDim + i];
+          want += s * ba * x[t * inDim + i];
+        }
+        expect(y[t * outDim + o]).toBeCloseTo(want, 12);
+      }
+    }
+  });
+
+  it('scales by alpha/r, or alpha/√r with rsLoRA', () => {
+    expect(loraScale(16, 4, false)).toBe(4);
+    expect(loraScale(16, 4, true)).toBe(8);
+  });
+
+  it('keeps the precision of x', () => {
+    const { mod, rows, inDim, outDim } = make();
+    const y = mod.forwardOutput(new Float32Array(rows * inDim), new Float32Array(rows * outDim), rows);
+    expect(y).toBeInstanceOf(Float32Array);
+    const { dx, dy0 } = mod.backwardOutput(new Float32Array(rows * inDim), new Float32Array(rows * outDim), new Float32Array(rows * outDim), rows, new Map());
+    expect(dx).toBeInstanceOf(Float32Array);
+    expect(dy0).toBeInstanceOf(Float32Array);
+  });
+
+  it('backward equals central finite differences (dx, dy0, dA, dB) in float64', () => {
+    const { A, B, mod, x, y0, rows } = make();
+    for (const c of checkOutputModule(mod, x, y0, rows, { A, B })) {
+      expect(compareGradients(c.analytic, c.numeric, RTOL, ATOL).worst, c.name).toBeLessThanOrEqual(0);
+    }
+  });
+
+  it('adds into existing gradients', () => {
+    const { mod, x, y0, rows, outDim } = make();
+    const dy = randomArray(rows * outDim, 7);
+    const grads: Grads = new Map();
+    mod.backwardOutput(x, y0, dy, rows, grads);
+    const once = Float64Array.from(grads.get('A')!);
+    mod.backwardOutput(x, y0, dy, rows, grads);
+    const twice = grads.get('A')!;
+    for (let i = 0; i < once.length; i++) expect(twice[i]).toBeCloseTo(2 * once[i], 12);
+  });
+
+  it('rejects parameters of the wrong size', () => {
+    expect(() => new LoraModule({ A: new Float32Array(3), B: new Float32Array(8), r: 2, inDim: 5, outDim: 4, scale: 1, keyA: 'A', keyB: 'B' })).toThrow(/lora_A/);
+  });
+});
