@@ -1,0 +1,22 @@
+import { describe, expect, it } from 'vitest';
+import { randomModel, tinyConfig } from '../../shared/model/random';
+import { BACKEND_KINDS, createBackend, type BackendKind } from './index';
+
+describe('createBackend', () => {
+  const model = randomModel(tinyConfig(), 1);
+
+  it.each(BACKEND_KINDS)('creates the %s backend', async (kind) => {
+    const backend = await createBackend(model, kind, { threads: 1 });
+    try {
+      expect(backend.info.name).toBe(kind);
+      const y = await backend.linear(0, 'o', new Float32Array(16).fill(1), 1);
+      expect(y.length).toBe(16);
+    } finally {
+      await backend.dispose();
+    }
+  });
+
+  it('rejects an unknown kind', async () => {
+    await expect(createBackend(model, 'tpu' as BackendKind)).rejects.toThrow(/unknown backend kind "tpu" \(expected one of cpu, reference\)/);
+  });
+});

@@ -1,0 +1,30 @@
+/**
+ * A backend runs the frozen base model's heavy operations: the linear layers, for a batch of
+ * rows gathered from many sessions at once (the scheduler stacks them). Weights are loaded
+ * once, at creation, and never change: the base is frozen and shared.
+ *
+ * Weight groups fuse the projections that share an input (see shared/adapters/taps.ts):
+ *   qkv    [nHeads·headDim + 2·nKvHeads·headDim, dim]  (+ bias for Qwen2)  — tap attn.in
+ *   o      [dim, nHeads·headDim]                                          — tap attn.out
+ *   gateup [2·hiddenDim, dim]  (gate rows first, then up)                 — tap mlp.in
+ *   down   [dim, hiddenDim]                                               — tap mlp.out
+ *   lmHead [vocabSize, dim]   (layer is ignored)
+ */
+export const WEIGHT_GROUPS = ['qkv', 'o', 'gateup', 'down', 'lmHead'] as const;
+export type WeightGroup = (typeof WEIGHT_GROUPS)[number];
+
+export interface BackendInfo {
+  name: 'cpu' | 'reference' | 'webgpu';
+  /** Human-readable device, e.g. "onnxruntime-node 1.30 CPU, 2 threads" or the GPU adapter's name. */
+  device: string;
+}
+
+export interface Backend {
+  readonly info: BackendInfo;
+  /** y [rows, out] = x [rows, in] · Wᵀ (+ bias): the forward of a frozen weight group. */
+  linear(layer: number, group: WeightGroup, x: Float32Array, rows: number): Promise<Float32Array>;
+  /** dx [rows, in] = dy [rows, out] · W: the input gradient of a frozen weight group (no weight gradient, ever). */
+  linearBackward(layer: number, group: WeightGroup, dy: Float32Array, rows: number): Promise<Float32Array>;
+  /** Releases native resources. */
+  dispose(): Promise<void>;
+}
