@@ -1,0 +1,65 @@
+/**
+ * The server's backward pass of a training step: the frozen path's input gradients, batched
+ * across sessions like the forward, with the tenant's adapter answering at each tap in
+ * reverse order. The server never computes a weight gradient: the base is frozen.
+ */
+import type { ModuleName, TapName } from '../../shared/adapters/taps';
+import { add, addInPlace, attentionBackward, rmsnormBackward, ropeBackward, siluMulBackward } from '../../shared/reference/ops';
+import { checkTensor } from '../../shared/protocol/exchange';
+import { joinGroup, type LayerTrace, type StepContext } from './forward';
+import { moduleDims, TAP_GROUP } from '../../shared/model/dims';
+
+/** dL/dy of every module of a tap → dL/dx of the tap's input [rows, in]. */
+async function groupBackward(ctx: StepContext, layer: number, tap: TapName, dy: Partial<Record<ModuleName, Float32Array>>, rows: number): Promise<Float32Array> {
+  const { group } = TAP_GROUP[tap];
+  const { plan } = ctx.session;
+  const inputForm = plan.at(layer, tap, 'input');
+  if (inputForm.length > 0) {
+    const module = inputForm[0].module;
+    const dxPrime = await ctx.batcher.linearBackward(layer, group, joinGroup(ctx, tap, rows, dy), rows);
+    const answer = await ctx.exchange.backward({ layer, tap, form: 'input', rows, grads: { [module]: dxPrime } });
+    return checkTensor(`layer ${layer} ${module} input gradient`, answer.grads[module], dxPrime.length);
+  }
+  const planned = plan.at(layer, tap, 'output');
+  if (planned.length === 0) return ctx.batcher.linearBackward(layer, group, joinGroup(ctx, tap, rows, dy), rows);
+
+  const sent: Partial<Record<ModuleName, Float32Array>> = {};
+  for (const e of planned) sent[e.module] = dy[e.module];
+  const answer = await ctx.exchange.backward({ layer, tap, form: 'output', rows, grads: sent });
+  const dy0 = { ...dy };
+  for (const e of planned) {
+    const given = answer.grads[e.module];
+    if (given) dy0[e.module] = checkTensor(`layer ${layer} ${e.module} dL/dy0`, given, rows * moduleDims(ctx.config, e.module).outDim);
+  }
+  const dx = await ctx.batcher.linearBackward(layer, group, joinGroup(ctx, tap, rows, dy0), rows);
+  if (answer.dx) addInPlace(dx, checkTensor(`layer ${layer} ${tap} adapter dL/dx`, answer.dx, dx.length));
+  return dx;
+}
+
+/** dL/dh'' [rows, dim] → dL/dh [rows, dim] through one decoder layer. */
+async function layerBackward(ctx: StepContext, layer: number, dOut: Float32Array, t: LayerTrace, rows: number): Promise<Float32Array> {
+  const { dim, nHeads, nKvHeads, headDim, ropeTheta, rmsNormEps } = ctx.config;
+  const w = ctx.weights.layers[layer];
+
+  // feed-forward: h'' = h' + d, d = m·Wdownᵀ, m = silu(g) ⊙ u
+  const dm = await groupBackward(ctx, layer, 'mlp.out', { down_proj: dOut }, rows); // [rows, hiddenDim]
+  const { dg, du } = siluMulBackward(dm, t.g, t.u); // [rows, hiddenDim] each
+  const dx2 = await groupBackward(ctx, layer, 'mlp.in', { gate_proj: dg, up_proj: du }, rows); // [rows, dim]
+  const dhMid = add(dOut, rmsnormBackward(dx2, t.hMid, w.mlpNorm, rows, dim, rmsNormEps)); // [rows, dim]
+
+  // attention: h' = h + o, o = a·Woᵀ, a = attention(rope(q), rope(k), v)
+  const da = await groupBackward(ctx, layer, 'attn.out', { o_proj: dhMid }, rows); // [rows, qDim]
+  const kv = ctx.session.kv.layers[layer];
+  const { dq, dk, dv } = attentionBackward(da, t.q, kv.k, kv.v, { rows, pos0: 0, nHeads, nKvHeads, headDim });
+  const dq0 = ropeBackward(dq, rows, nHeads, headDim, 0, ropeTheta); // [rows, qDim]
+  const dk0 = ropeBackward(dk, rows, nKvHeads, headDim, 0, ropeTheta); // [rows, kvDim]
+  const dx = await groupBackward(ctx, layer, 'attn.in', { q_proj: dq0, k_proj: dk0, v_proj: dv as Float32Array }, rows); // [rows, dim]
+  return add(dhMid, rmsnormBackward(dx, t.h, w.attnNorm, rows, dim, rmsNormEps));
+}
+
+/** dL/dh of the last layer's output [rows, dim] → dL/d(input embeddings) [rows, dim]. */
+export async function backwardStep(ctx: StepContext, dhFinal: Float32Array, trace: LayerTrace[], rows: number): Promise<Float32Array> {
+  let dh = dhFinal;
+  for (let l = ctx.config.nLayers - 1; l >= 0; l--) dh = await layerBackward(ctx, l, dh, trace[l], rows);
+  return dh;
+}

@@ -1,0 +1,99 @@
+/**
+ * The cross-session scheduler. Sessions call `linear` as they reach a frozen weight group; the
+ * calls of one event-loop turn that target the same (layer, group, direction) are stacked into
+ * one batched op. Sessions run between awaits synchronously, so by the time the flush (queued
+ * with setImmediate) runs, every session that could reach a given op this turn has reached it.
+ * Each flush serves every waiting request, oldest first, up to maxRows per op; what is left runs
+ * in the next flush — nothing waits behind later arrivals, so no session starves. Rows of
+ * different sessions share the op, never a result: each caller gets back exactly its own rows.
+ */
+import type { Backend, WeightGroup } from '../backend/types';
+
+type Direction = 'forward' | 'backward';
+
+interface Request {
+  x: Float32Array;
+  rows: number;
+  resolve: (y: Float32Array) => void;
+  reject: (e: unknown) => void;
+}
+
+export interface BatchObserver {
+  (event: { layer: number; group: WeightGroup; direction: Direction; rows: number; requests: number }): void;
+}
+
+export class Batcher {
+  private readonly queues = new Map<string, { layer: number; group: WeightGroup; direction: Direction; requests: Request[] }>();
+  private scheduled = false;
+
+  constructor(
+    private readonly backend: Backend,
+    private readonly maxRows: number,
+    private readonly observe?: BatchObserver,
+  ) {}
+
+  /** y [rows, out] = x [rows, in] · Wᵀ for this group, batched with other sessions. */
+  linear(layer: number, group: WeightGroup, x: Float32Array, rows: number): Promise<Float32Array> {
+    return this.enqueue(layer, group, 'forward', x, rows);
+  }
+
+  /** dx [rows, in] = dy [rows, out] · W, batched with other sessions. */
+  linearBackward(layer: number, group: WeightGroup, dy: Float32Array, rows: number): Promise<Float32Array> {
+    return this.enqueue(layer, group, 'backward', dy, rows);
+  }
+
+  private enqueue(layer: number, group: WeightGroup, direction: Direction, x: Float32Array, rows: number): Promise<Float32Array> {
+    return new Promise((resolve, reject) => {
+      const key = `${direction}:${layer}:${group}`;
+      let queue = this.queues.get(key);
+      if (!queue) this.queues.set(key, (queue = { layer, group, direction, requests: [] }));
+      queue.requests.push({ x, rows, resolve, reject });
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => void this.flush());
+      }
+    });
+  }
+
+  private async flush(): Promise<void> {
+    this.scheduled = false;
+    const queues = [...this.queues.values()];
+    this.queues.clear();
+    for (const queue of queues) {
+      const { requests } = queue;
+      while (requests.length > 0) {
+        const batch: Request[] = [];
+        let rows = 0;
+        while (requests.length > 0 && (batch.length === 0 || rows + requests[0].rows <= this.maxRows)) {
+          rows += requests[0].rows;
+          batch.push(requests.shift()!);
+        }
+        await this.run(queue.layer, queue.group, queue.direction, batch, rows);
+      }
+    }
+  }
+
+  private async run(layer: number, group: WeightGroup, direction: Direction, batch: Request[], rows: number): Promise<void> {
+    try {
+      const inWidth = batch[0].x.length / batch[0].rows;
+      const x = batch.length === 1 ? batch[0].x : new Float32Array(rows * inWidth);
+      if (batch.length > 1) {
+        let offset = 0;
+        for (const r of batch) {
+          x.set(r.x, offset);
+          offset += r.x.length;
+        }
+      }
+      const y = direction === 'forward' ? await this.backend.linear(layer, group, x, rows) : await this.backend.linearBackward(layer, group, x, rows);
+      this.observe?.({ layer, group, direction, rows, requests: batch.length });
+      const outWidth = y.length / rows;
+      let row = 0;
+      for (const r of batch) {
+        r.resolve(batch.length === 1 ? y : y.slice(row * outWidth, (row + r.rows) * outWidth));
+        row += r.rows;
+      }
+    } catch (e) {
+      for (const r of batch) r.reject(e);
+    }
+  }
+}

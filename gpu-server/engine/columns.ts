@@ -1,0 +1,31 @@
+/** Fused weight groups produce side-by-side outputs; these split and join them by columns. */
+
+/** y [rows, Σwidths] → one [rows, width] array per width. */
+export function splitColumns(y: Float32Array, rows: number, widths: readonly number[]): Float32Array[] {
+  const total = widths.reduce((a, b) => a + b, 0);
+  if (y.length !== rows * total) throw new Error(`splitColumns: ${y.length} elements is not ${rows}×${total}`);
+  const parts = widths.map((w) => new Float32Array(rows * w));
+  for (let r = 0; r < rows; r++) {
+    let offset = r * total;
+    widths.forEach((w, i) => {
+      parts[i].set(y.subarray(offset, offset + w), r * w);
+      offset += w;
+    });
+  }
+  return parts;
+}
+
+/** The inverse: [rows, width] arrays → [rows, Σwidths]. */
+export function joinColumns(parts: readonly Float32Array[], rows: number): Float32Array {
+  const widths = parts.map((p) => p.length / rows);
+  const total = widths.reduce((a, b) => a + b, 0);
+  const y = new Float32Array(rows * total);
+  for (let r = 0; r < rows; r++) {
+    let offset = r * total;
+    parts.forEach((p, i) => {
+      y.set(p.subarray(r * widths[i], (r + 1) * widths[i]), offset);
+      offset += widths[i];
+    });
+  }
+  return y;
+}

@@ -1,0 +1,149 @@
+/**
+ * The engine: every session of every tenant on one frozen model. It admits sessions within
+ * their tenant's caps, runs their steps through the shared batcher, and accounts for memory.
+ */
+import type { Model } from '../../shared/model/types';
+import type { TokenClaims } from '../../shared/protocol/token';
+import type { TapPlanEntry } from '../../shared/protocol/messages';
+import { crossEntropy, crossEntropyBackward, rmsnormBackward, softmax } from '../../shared/reference/ops';
+import type { SamplingParams } from '../../shared/reference/sampling';
+import type { Backend } from '../backend/types';
+import { Batcher, type BatchObserver } from './batcher';
+import { backwardStep } from './backward';
+import type { TapExchange } from '../../shared/protocol/exchange';
+import { forwardStep, type LayerTrace, type StepContext } from './forward';
+import { EngineSession, TapPlan } from './session';
+
+export { EngineSession, PlanError, TapPlan } from './session';
+export type { TapExchange } from '../../shared/protocol/exchange';
+
+export class LimitError extends Error {}
+export class StepError extends Error {}
+
+export interface EngineOptions {
+  maxBatchRows: number;
+  onBatch?: BatchObserver;
+}
+
+export interface InferenceResult {
+  token: number;
+  logprob: number;
+  topLogprobs?: { token: number; logprob: number }[];
+  logits?: Float32Array; // [rows, vocab] when asked
+}
+
+export class Engine {
+  readonly batcher: Batcher;
+  readonly sessions = new Map<string, EngineSession>();
+  private readonly limits = new Map<string, TokenClaims['limits']>();
+  private nextId = 1;
+
+  constructor(readonly model: Model, readonly backend: Backend, opts: EngineOptions) {
+    this.batcher = new Batcher(backend, opts.maxBatchRows, opts.onBatch);
+  }
+
+  tenantSessions(tenant: string): EngineSession[] {
+    return [...this.sessions.values()].filter((s) => s.tenant === tenant);
+  }
+
+  tenantMemory(tenant: string): number {
+    return this.tenantSessions(tenant).reduce((n, s) => n + s.memoryBytes, 0);
+  }
+
+  /** Admits a session within the tenant's caps from its token; throws LimitError or PlanError. */
+  open(claims: TokenClaims, req: { mode: 'inference' | 'training'; maxContext: number; taps: TapPlanEntry[]; prompt?: Float32Array; sampling?: SamplingParams }): EngineSession {
+    const { limits, tenant } = claims;
+    if (req.maxContext > limits.maxContext) throw new LimitError(`maxContext ${req.maxContext} exceeds the tenant's limit of ${limits.maxContext}`);
+    const open = this.tenantSessions(tenant).length;
+    if (open >= limits.maxSessions) throw new LimitError(`tenant already has ${open} open sessions (limit ${limits.maxSessions})`);
+    const plan = new TapPlan(this.model.config, req.taps);
+    const session = new EngineSession(this.model.config, { id: `s${this.nextId++}`, tenant, mode: req.mode, maxContext: req.maxContext, plan, prompt: req.prompt, sampling: req.sampling });
+    const used = this.tenantMemory(tenant);
+    if (used + session.memoryBytes > limits.maxMemoryBytes) {
+      throw new LimitError(`session needs ${session.memoryBytes} bytes of KV cache; the tenant uses ${used} of its ${limits.maxMemoryBytes}`);
+    }
+    this.sessions.set(session.id, session);
+    this.limits.set(session.id, limits);
+    return session;
+  }
+
+  close(session: EngineSession): void {
+    session.trace = undefined;
+    session.traceBytes = 0;
+    this.sessions.delete(session.id);
+    this.limits.delete(session.id);
+  }
+
+  private context(session: EngineSession, exchange: TapExchange): StepContext {
+    return { config: this.model.config, weights: this.model.weights, batcher: this.batcher, exchange, session };
+  }
+
+  /** Inference: appends tokens to the cache and samples the next token from the last row. */
+  async infer(session: EngineSession, exchange: TapExchange, tokens: Int32Array, opts: { logprobs: number; returnLogits: boolean }): Promise<InferenceResult> {
+    if (session.mode !== 'inference') throw new StepError('this is a training session: send targets and a loss mask');
+    const { vocabSize, dim } = this.model.config;
+    const { xf } = await forwardStep(this.context(session, exchange), tokens);
+    const rows = opts.returnLogits ? tokens.length : 1;
+    const logits = await this.batcher.linear(0, 'lmHead', xf.subarray((tokens.length - rows) * dim), rows); // [rows, vocab]
+    const last = logits.subarray((rows - 1) * vocabSize);
+    const token = session.sampler.sample(last);
+    const logp = logSoftmax(last);
+    const result: InferenceResult = { token, logprob: logp[token] };
+    if (opts.logprobs > 0) {
+      result.topLogprobs = [...logp.keys()].sort((a, b) => logp[b] - logp[a]).slice(0, opts.logprobs).map((t) => ({ token: t, logprob: logp[t] }));
+    }
+    if (opts.returnLogits) result.logits = logits;
+    return result;
+  }
+
+  /** Training forward: one whole sequence from position 0 → mean masked loss; keeps what backward needs. */
+  async trainForward(session: EngineSession, exchange: TapExchange, tokens: Int32Array, targets: Int32Array, mask: Float32Array, opts: { returnLogits: boolean }): Promise<{ loss: number; lossTokens: number; logits?: Float32Array }> {
+    if (session.mode !== 'training') throw new StepError('this is an inference session: it takes no targets');
+    const { vocabSize, dim, rmsNormEps } = this.model.config;
+    const n = tokens.length;
+    if (targets.length !== n || mask.length !== n) throw new StepError(`${n} tokens but ${targets.length} targets and ${mask.length} mask entries`);
+    for (const t of targets) if (t < 0 || t >= vocabSize) throw new StepError(`target id ${t} is outside the vocabulary [0, ${vocabSize})`);
+    const lossTokens = mask.reduce((a, m) => a + (m !== 0 ? 1 : 0), 0);
+    if (lossTokens === 0) throw new StepError('the loss mask selects no position');
+
+    session.trace = undefined;
+    session.kv.length = 0; // training steps are whole sequences
+    const trace: LayerTrace[] = [];
+    const { xf, hReal } = await forwardStep(this.context(session, exchange), tokens, trace);
+    const logits = await this.batcher.linear(0, 'lmHead', xf, n); // [n, vocab]
+    const targetList = Array.from(targets);
+    const maskList = Array.from(mask);
+    const loss = crossEntropy(logits, targetList, maskList, n, vocabSize);
+    // dL/dh at the top right away, so the trace never holds [n, vocab] logits.
+    const dLogits = crossEntropyBackward(logits, targetList, maskList, n, vocabSize);
+    const dxf = await this.batcher.linearBackward(0, 'lmHead', dLogits, n); // [n, dim]
+    const rows = session.promptTokens + n;
+    const dhFinal = new Float32Array(rows * dim);
+    dhFinal.set(rmsnormBackward(dxf, hReal, this.model.weights.finalNorm, n, dim, rmsNormEps), session.promptTokens * dim);
+    const traceBytes = trace.reduce((b, t) => b + t.h.byteLength + t.q.byteLength + t.hMid.byteLength + t.g.byteLength + t.u.byteLength, dhFinal.byteLength);
+    const limit = this.limits.get(session.id)!.maxMemoryBytes;
+    const used = this.tenantMemory(session.tenant);
+    if (used + traceBytes > limit) {
+      throw new LimitError(`a training step of ${n} tokens keeps ${traceBytes} bytes of activations; the tenant uses ${used} of its ${limit}`);
+    }
+    session.trace = { layers: trace, rows, dhFinal };
+    session.traceBytes = traceBytes;
+    return opts.returnLogits ? { loss, lossTokens, logits } : { loss, lossTokens };
+  }
+
+  /** Training backward of the last trainForward → dL/d(virtual tokens) [promptTokens, dim] when prompt tuning. */
+  async trainBackward(session: EngineSession, exchange: TapExchange): Promise<Float32Array | undefined> {
+    const trace = session.trace;
+    if (!trace) throw new StepError('backward needs a training forward first');
+    const dEmb = await backwardStep(this.context(session, exchange), trace.dhFinal, trace.layers, trace.rows);
+    session.trace = undefined;
+    session.traceBytes = 0;
+    return session.promptTokens > 0 ? dEmb.slice(0, session.promptTokens * this.model.config.dim) : undefined;
+  }
+}
+
+/** log softmax of one row of logits. */
+function logSoftmax(logits: Float32Array): Float64Array {
+  const p = softmax(Float64Array.from(logits), 1, logits.length);
+  return p.map((x) => Math.log(x));
+}

@@ -1,0 +1,97 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { PeftAdapter } from '../../shared/adapters';
+import { randomModel, tinyConfig } from '../../shared/model/random';
+import { channelPair } from '../../shared/protocol/channel';
+import { createKVCache, forward } from '../../shared/reference/forward';
+import { lossAndGradients } from '../../shared/reference/train';
+import { SplitSession } from '../../shared/split';
+import { createBackend } from '../backend';
+import type { Backend } from '../backend/types';
+import { Engine } from '../engine';
+import { testAdapters, testToken, TEST_SECRET } from '../testing/fixtures';
+import { Connection } from './index';
+
+const model = randomModel(tinyConfig({ attentionBias: true, tieWordEmbeddings: false }), 21);
+const adapters = testAdapters(model);
+
+function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let num = 0, den = 0;
+  for (let i = 0; i < b.length; i++) {
+    num = Math.max(num, Math.abs(a[i] - b[i]));
+    den = Math.max(den, Math.abs(b[i]));
+  }
+  return num / den;
+}
+
+describe.each(['reference', 'cpu'] as const)('split execution in process (%s backend)', (kind) => {
+  let backend: Backend;
+  let engine: Engine;
+  const usedTokens = new Map<string, number>();
+
+  beforeAll(async () => {
+    backend = await createBackend(model, kind);
+    engine = new Engine(model, backend, { maxBatchRows: 256 });
+  });
+  afterAll(() => backend.dispose());
+
+  async function open(mode: 'inference' | 'training', adapter?: PeftAdapter, tenant = 'tenant-a') {
+    const [client, server] = channelPair();
+    new Connection(server, { engine, secret: TEST_SECRET, maxFrameBytes: 1 << 24, usedTokens });
+    return SplitSession.open(client, { token: await testToken(tenant), mode, maxContext: 32, config: model.config, adapter });
+  }
+
+  it.each([undefined, ...Object.keys(adapters)])('adapter %s: prefill and decode logits equal the reference forward (≤ 1e-4 relative)', async (name) => {
+    const adapter = name ? adapters[name] : undefined;
+    const session = await open('inference', adapter);
+    const cache = createKVCache(model.config, 40);
+    const prompt = [1, 5, 9, 2, 30];
+    let step = await session.forward(prompt, { returnLogits: true });
+    let ref = forward(model, prompt, cache, adapter);
+    expect(relErr(step.logits!, ref)).toBeLessThan(1e-4);
+    for (let i = 0; i < 4; i++) {
+      const next = step.token!;
+      step = await session.forward([next], { returnLogits: true });
+      ref = forward(model, [next], cache, adapter);
+      expect(relErr(step.logits!, ref)).toBeLessThan(1e-4);
+    }
+    session.close();
+  });
+
+  it.each(Object.keys(adapters))('adapter %s: a training step gives the reference gradients (≤ 1e-4 relative)', async (name) => {
+    const adapter = adapters[name];
+    const session = await open('training', adapter);
+    const tokens = [1, 7, 3, 22, 9, 14];
+    const targets = [7, 3, 22, 9, 14, 2];
+    const mask = [0, 1, 1, 1, 1, 1];
+    const { loss } = await session.trainForward(tokens, targets, mask);
+    const { grads, promptGrad } = await session.backward();
+    const ref = lossAndGradients(model, tokens, targets, mask, adapter);
+    expect(Math.abs(loss! - ref.loss) / ref.loss).toBeLessThan(1e-5);
+    if (name === 'prompt') {
+      expect(relErr(promptGrad!, ref.promptEmbeddingGrad!)).toBeLessThan(1e-4);
+    } else {
+      expect([...grads.keys()].sort()).toEqual([...ref.grads.keys()].sort());
+      for (const [key, g] of ref.grads) expect(relErr(grads.get(key)!, g), key).toBeLessThan(1e-4);
+    }
+    session.close();
+  });
+
+  it('32 concurrent sessions with different adapters each get exactly what they get alone', async () => {
+    const names = Object.keys(adapters);
+    const run = async (i: number) => {
+      const session = await open('inference', adapters[names[i % names.length]], `tenant-${i % 4}`);
+      const out: number[] = [];
+      let step = await session.forward([1, 3 + (i % 7), 11]);
+      for (let t = 0; t < 6; t++) {
+        out.push(step.token!);
+        step = await session.forward([step.token!]);
+      }
+      session.close();
+      return out;
+    };
+    const alone: number[][] = [];
+    for (let i = 0; i < 32; i++) alone.push(await run(i));
+    const together = await Promise.all(Array.from({ length: 32 }, (_, i) => run(i)));
+    expect(together).toEqual(alone);
+  });
+});

@@ -1,0 +1,100 @@
+/**
+ * Binary frames of the split-execution protocol: a small JSON header and raw little-endian
+ * tensors, so activations cross the wire without text encoding.
+ *
+ *   u32 LE  header byte length H
+ *   H bytes UTF-8 JSON header, whose `tensors` lists [{ name, dtype, shape }] in payload order
+ *   zero padding to a multiple of 4 bytes
+ *   the tensors' bytes, back to back (f32 or i32, 4 bytes an element)
+ *
+ * The frame's length must match exactly; nothing is read past it or left over.
+ */
+export type TensorDType = 'f32' | 'i32';
+export type TensorData = Float32Array | Int32Array;
+
+export interface TensorSpec {
+  name: string;
+  dtype: TensorDType;
+  shape: number[];
+}
+
+export interface Frame {
+  header: Record<string, unknown>;
+  tensors: Map<string, { dtype: TensorDType; shape: number[]; data: TensorData }>;
+}
+
+export class FrameError extends Error {}
+
+export const MAX_HEADER_BYTES = 64 * 1024;
+
+const align4 = (n: number) => (n + 3) & ~3;
+const elements = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+
+export function encodeFrame(header: object, tensors: Record<string, TensorData | { data: TensorData; shape: number[] }> = {}): Uint8Array {
+  const specs: TensorSpec[] = [];
+  const payloads: TensorData[] = [];
+  for (const [name, t] of Object.entries(tensors)) {
+    const data = ArrayBuffer.isView(t) ? t : t.data;
+    const shape = ArrayBuffer.isView(t) ? [t.length] : t.shape;
+    if (elements(shape) !== data.length) throw new FrameError(`tensor "${name}": shape [${shape}] does not match ${data.length} elements`);
+    specs.push({ name, dtype: data instanceof Int32Array ? 'i32' : 'f32', shape });
+    payloads.push(data);
+  }
+  const headerBytes = new TextEncoder().encode(JSON.stringify({ ...header, tensors: specs }));
+  const dataStart = align4(4 + headerBytes.length);
+  const total = dataStart + payloads.reduce((n, p) => n + p.byteLength, 0);
+  const out = new Uint8Array(total);
+  new DataView(out.buffer).setUint32(0, headerBytes.length, true);
+  out.set(headerBytes, 4);
+  let offset = dataStart;
+  for (const p of payloads) {
+    out.set(new Uint8Array(p.buffer, p.byteOffset, p.byteLength), offset);
+    offset += p.byteLength;
+  }
+  return out;
+}
+
+function parseSpecs(raw: unknown): TensorSpec[] {
+  if (raw === undefined) return [];
+  if (!Array.isArray(raw)) throw new FrameError('header "tensors" must be an array');
+  const seen = new Set<string>();
+  return raw.map((s, i) => {
+    const ok =
+      s !== null && typeof s === 'object' && typeof s.name === 'string' && (s.dtype === 'f32' || s.dtype === 'i32') &&
+      Array.isArray(s.shape) && s.shape.length <= 4 && s.shape.every((d: unknown) => Number.isInteger(d) && (d as number) >= 0);
+    if (!ok) throw new FrameError(`header "tensors"[${i}] must be { name, dtype: "f32" | "i32", shape: non-negative integers }`);
+    if (seen.has(s.name)) throw new FrameError(`tensor "${s.name}" appears twice`);
+    seen.add(s.name);
+    return { name: s.name, dtype: s.dtype, shape: s.shape };
+  });
+}
+
+/** Decodes a frame; tensors are copied into aligned arrays of their own (the socket buffer is reused). */
+export function decodeFrame(bytes: Uint8Array, maxBytes: number): Frame {
+  if (bytes.byteLength > maxBytes) throw new FrameError(`frame of ${bytes.byteLength} bytes exceeds the limit of ${maxBytes}`);
+  if (bytes.byteLength < 4) throw new FrameError('frame shorter than its 4-byte header length');
+  const headerLength = new DataView(bytes.buffer, bytes.byteOffset, 4).getUint32(0, true);
+  if (headerLength > MAX_HEADER_BYTES) throw new FrameError(`frame header of ${headerLength} bytes exceeds ${MAX_HEADER_BYTES}`);
+  if (4 + headerLength > bytes.byteLength) throw new FrameError('frame truncated inside its header');
+  let header: unknown;
+  try {
+    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(4, 4 + headerLength)));
+  } catch {
+    throw new FrameError('frame header is not valid UTF-8 JSON');
+  }
+  if (header === null || typeof header !== 'object' || Array.isArray(header)) throw new FrameError('frame header must be a JSON object');
+  const specs = parseSpecs((header as Record<string, unknown>).tensors);
+  let offset = align4(4 + headerLength);
+  const tensors: Frame['tensors'] = new Map();
+  for (const spec of specs) {
+    const byteLength = elements(spec.shape) * 4;
+    if (offset + byteLength > bytes.byteLength) throw new FrameError(`frame truncated inside tensor "${spec.name}"`);
+    const copy = new Uint8Array(bytes.subarray(offset, offset + byteLength));
+    const data = spec.dtype === 'f32' ? new Float32Array(copy.buffer) : new Int32Array(copy.buffer);
+    tensors.set(spec.name, { dtype: spec.dtype, shape: spec.shape, data });
+    offset += byteLength;
+  }
+  if (offset !== bytes.byteLength) throw new FrameError(`frame has ${bytes.byteLength - offset} bytes past its last tensor`);
+  const { tensors: _specs, ...rest } = header as Record<string, unknown>;
+  return { header: rest, tensors };
+}
