@@ -3,9 +3,10 @@ import { UsageError, type Command } from './args';
 import { convertCommand } from './convert';
 import { generateCommand } from './generate';
 import { mergeCommand } from './merge';
+import { serveCommand } from './serve';
 import { startCommand } from './start';
 
-const COMMANDS: Command[] = [convertCommand, generateCommand, mergeCommand, startCommand];
+const COMMANDS: Command[] = [convertCommand, generateCommand, mergeCommand, serveCommand, startCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -5,7 +5,7 @@ import { loadModelDirectory } from '../shared/model/directory';
 import type { Model } from '../shared/model/types';
 import { folderSource } from '../shared/node/files';
 import { Tokenizer } from '../shared/tokenizer';
-import { baseFromModel, readPeftAdapter, type PeftAdapter } from '../shared/adapters';
+import { readPeftAdapter, type BaseModel, type PeftAdapter } from '../shared/adapters';
 
 export async function loadModelAndTokenizer(dir: string): Promise<{ model: Model; tokenizer: Tokenizer }> {
   const loaded = await loadModelDirectory(folderSource(dir));
@@ -21,7 +21,8 @@ async function readOrExplain(path: string): Promise<Uint8Array> {
   }
 }
 
-export async function loadAdapterDir(dir: string, model: Model): Promise<PeftAdapter> {
+/** A PEFT adapter directory, validated against the base (DoRA needs the base weights for its norms). */
+export async function loadAdapterDir(dir: string, base: BaseModel): Promise<PeftAdapter> {
   const configText = new TextDecoder().decode(await readOrExplain(join(dir, 'adapter_config.json')));
   let configJson: unknown;
   try {
@@ -30,5 +31,5 @@ export async function loadAdapterDir(dir: string, model: Model): Promise<PeftAda
     throw new Error(`${join(dir, 'adapter_config.json')}: invalid JSON (${(e as Error).message})`);
   }
   const weights = await readOrExplain(join(dir, 'adapter_model.safetensors'));
-  return readPeftAdapter(configJson, weights, baseFromModel(model));
+  return readPeftAdapter(configJson, weights, base);
 }

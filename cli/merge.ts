@@ -1,4 +1,4 @@
-import { mergeAdapter } from '../shared/adapters';
+import { baseFromModel, mergeAdapter } from '../shared/adapters';
 import { weightsToTensors } from '../shared/model/weights';
 import { folderSource, writeFolder } from '../shared/node/files';
 import { serializeSafetensors } from '../shared/safetensors';
@@ -22,7 +22,7 @@ Writes a complete model directory whose weights have the adapter folded in
     const adapterDir = requiredString('adapter', parsed.values.adapter);
     const outDir = requiredString('out', parsed.values.out);
     const { model } = await loadModelAndTokenizer(modelDir);
-    const merged = mergeAdapter(model, await loadAdapterDir(adapterDir, model));
+    const merged = mergeAdapter(model, await loadAdapterDir(adapterDir, baseFromModel(model)));
     const files = new Map<string, Uint8Array | string>();
     const source = folderSource(modelDir);
     for (const name of COPIED_FILES) {

@@ -19,6 +19,10 @@ export interface HandlerOptions {
   maxFrameBytes: number;
   /** Token ids of closed sessions, until they expire: a token opens one session, once. */
   usedTokens: Map<string, number>;
+  /** Observes each error that ends a session (metrics). */
+  onError?: (code: ErrorCode) => void;
+  /** Observes tokens processed per step (metrics). */
+  onTokens?: (mode: 'inference' | 'training', count: number) => void;
 }
 
 class ProtocolError extends Error {
@@ -43,6 +47,7 @@ export class Connection implements TapExchange {
   /** Ends the session with a typed error frame (shutdown, idle expiry, bad input). */
   fail(code: ErrorCode, message: string): void {
     if (this.closed) return;
+    this.opts.onError?.(code);
     try {
       this.channel.send(encodeFrame({ type: 'error', code, message, ...(this.currentSeq >= 0 ? { seq: this.currentSeq } : {}) }));
     } catch {
@@ -125,6 +130,7 @@ export class Connection implements TapExchange {
       const { tokens } = onlyTensors(frame, { tokens: ['i32', null] });
       const r = await engine.infer(session, this, tokens as Int32Array, msg);
       session.busy = false;
+      this.opts.onTokens?.('inference', tokens.length);
       this.send({ type: 'result', seq: msg.seq, position: session.kv.length, token: r.token, logprob: r.logprob, ...(r.topLogprobs ? { topLogprobs: r.topLogprobs } : {}) }, r.logits ? { logits: { data: r.logits, shape: [r.logits.length / engine.model.config.vocabSize, engine.model.config.vocabSize] } } : {});
       return;
     }
@@ -132,6 +138,7 @@ export class Connection implements TapExchange {
     checkFinite('mask', t.mask as Float32Array);
     const r = await engine.trainForward(session, this, t.tokens as Int32Array, t.targets as Int32Array, t.mask as Float32Array, msg);
     session.busy = false;
+    this.opts.onTokens?.('training', t.tokens.length);
     this.send({ type: 'result', seq: msg.seq, position: session.kv.length, loss: r.loss, lossTokens: r.lossTokens }, r.logits ? { logits: { data: r.logits, shape: [r.logits.length / engine.model.config.vocabSize, engine.model.config.vocabSize] } } : {});
   }
 
