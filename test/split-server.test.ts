@@ -1,0 +1,127 @@
+/**
+ * Split execution over a real WebSocket to a real `symbiosis serve` process with stories260K:
+ * each adapter type applied at the taps by the split client gives the same greedy tokens as
+ * the reference with the merged model (prompt tuning: as the reference fed the virtual tokens),
+ * logits within 1e-4 relative; SIGTERM ends open sessions with a clean error frame.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mergeAdapter, writePeftAdapter, type PeftAdapter } from '../shared/adapters';
+import { loadModelDirectory } from '../shared/model/directory';
+import type { Model } from '../shared/model/types';
+import { folderSource } from '../shared/node/files';
+import { createKVCache, forward } from '../shared/reference/forward';
+import { SplitSession } from '../shared/split';
+import { connect } from '../gpu-server/client';
+import { testAdapters, testToken } from '../gpu-server/testing/fixtures';
+
+const run = promisify(execFile);
+const ROOT = resolve(import.meta.dirname, '..');
+const SRC = resolve(ROOT, '../shared/models/stories260K');
+const SECRET = 'e2e-secret-0123456789abcdef';
+const PROMPT = [1, 403, 407, 261, 378]; // <s> Once upon a time
+
+function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let num = 0, den = 0;
+  for (let i = 0; i < b.length; i++) {
+    num = Math.max(num, Math.abs(a[i] - b[i]));
+    den = Math.max(den, Math.abs(b[i]));
+  }
+  return num / den;
+}
+
+describe('split execution against a real symbiosis serve process (stories260K)', () => {
+  let dir: string;
+  let modelDir: string;
+  let model: Model;
+  let server: ChildProcess;
+  let url: string;
+  let adapters: Record<string, PeftAdapter>;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'symbiosis-split-'));
+    modelDir = join(dir, 's260');
+    await run('node', [join(ROOT, 'bin/symbiosis.js'), 'convert-llama2c', join(SRC, 'stories260K.bin'), join(SRC, 'tok512.bin'), modelDir]);
+    model = (await loadModelDirectory(folderSource(modelDir))).model;
+    adapters = testAdapters(model);
+    server = spawn('node', [join(ROOT, 'bin/symbiosis.js'), 'serve', '--model', modelDir, '--port', '0', '--backend', 'cpu'], { env: { ...process.env, SESSION_SECRET: SECRET } });
+    url = await new Promise<string>((resolveUrl, reject) => {
+      let err = '';
+      server.stderr!.on('data', (d) => {
+        err += d;
+        const m = /listening on (http:\/\/\S+)/.exec(err);
+        if (m) resolveUrl(m[1]);
+      });
+      server.on('exit', (code) => reject(new Error(`serve exited with ${code}: ${err}`)));
+    });
+  });
+
+  afterAll(() => {
+    if (server.exitCode === null) server.kill('SIGKILL');
+  });
+
+  async function open(adapter: PeftAdapter | undefined, maxContext = 64) {
+    return SplitSession.open(await connect(url), { token: await testToken('e2e', { maxContext: 512 }, SECRET), mode: 'inference', maxContext, config: model.config, adapter, sampling: { temperature: 0 } });
+  }
+
+  it.each(['lora', 'rslora', 'dora', 'ia3', 'prompt'])('%s: greedy tokens and logits equal the reference with the merged model', async (name) => {
+    const adapter = adapters[name];
+    const oracle = name === 'prompt' ? model : mergeAdapter(model, adapter);
+    const oracleAdapter = name === 'prompt' ? adapter : undefined;
+    const session = await open(adapter);
+    const cache = createKVCache(model.config, 64);
+    let step = await session.forward(PROMPT, { returnLogits: true });
+    let ref = forward(oracle, PROMPT, cache, oracleAdapter);
+    const tokens: number[] = [];
+    for (let i = 0; i < 12; i++) {
+      expect(relErr(step.logits!, ref)).toBeLessThan(1e-4);
+      const last = ref.subarray(ref.length - model.config.vocabSize);
+      let best = 0;
+      for (let j = 1; j < last.length; j++) if (last[j] > last[best]) best = j;
+      expect(step.token).toBe(best);
+      tokens.push(step.token!);
+      step = await session.forward([step.token!], { returnLogits: true });
+      ref = forward(oracle, [tokens[tokens.length - 1]], cache, oracleAdapter);
+    }
+    session.close();
+  });
+
+  it('generate --server with --adapter prints what generate prints with the merged model', async () => {
+    const adapterDir = join(dir, 'lora');
+    const { configJson, safetensors } = writePeftAdapter(adapters.lora);
+    await mkdir(adapterDir, { recursive: true });
+    await writeFile(join(adapterDir, 'adapter_config.json'), configJson);
+    await writeFile(join(adapterDir, 'adapter_model.safetensors'), safetensors);
+    const cli = (...a: string[]) => run('node', [join(ROOT, 'bin/symbiosis.js'), ...a], { cwd: ROOT });
+    await cli('merge', '--model', modelDir, '--adapter', adapterDir, '--out', join(dir, 'merged'));
+    const args = ['--prompt', 'Once upon a time', '--max-tokens', '30', '--temperature', '0'];
+    const split = (await cli('generate', '--server', url, '--secret', SECRET, '--adapter', adapterDir, ...args)).stdout;
+    const merged = (await cli('generate', '--model', join(dir, 'merged'), ...args)).stdout;
+    expect(split).toBe(merged);
+    const base = (await cli('generate', '--server', url, '--secret', SECRET, ...args)).stdout;
+    expect(base).toBe((await cli('generate', '--model', modelDir, ...args)).stdout);
+    expect(base).not.toBe(split);
+  });
+
+  it('serves health, info and Prometheus metrics', async () => {
+    expect(await (await fetch(`${url}/healthz`)).json()).toEqual({ ok: true });
+    const info = await (await fetch(`${url}/v1/info`)).json();
+    expect(info).toMatchObject({ protocol: 1, model: { dim: 64, nLayers: 5 }, backend: { name: 'cpu' }, taps: ['attn.in', 'attn.out', 'mlp.in', 'mlp.out'] });
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    expect(metrics).toMatch(/symbiosis_tokens_total\{mode="inference"\} [1-9]/);
+    expect(metrics).toMatch(/symbiosis_batch_rows_count\{group="qkv",direction="forward"\} [1-9]/);
+  });
+
+  it('SIGTERM gives an open session a clean shutting_down error, and the server exits', async () => {
+    const session = await open(undefined);
+    await session.forward(PROMPT);
+    const exited = new Promise<number | null>((r) => server.on('exit', r));
+    server.kill('SIGTERM');
+    await expect(session.forward([5])).rejects.toMatchObject({ code: 'shutting_down' });
+    expect(await exited).toBe(0);
+  });
+});
