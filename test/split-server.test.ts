@@ -17,7 +17,7 @@ import { folderSource } from '../shared/node/files';
 import { createKVCache, forward } from '../shared/reference/forward';
 import { SplitSession } from '../shared/split';
 import { connect } from '../gpu-server/client';
-import { testAdapters, testToken } from '../gpu-server/testing/fixtures';
+import { distinctAdapters, testAdapters, testToken } from '../gpu-server/testing/fixtures';
 
 const run = promisify(execFile);
 const ROOT = resolve(import.meta.dirname, '..');
@@ -105,6 +105,26 @@ describe('split execution against a real symbiosis serve process (stories260K)',
     const base = (await cli('generate', '--server', url, '--secret', SECRET, ...args)).stdout;
     expect(base).toBe((await cli('generate', '--model', modelDir, ...args)).stdout);
     expect(base).not.toBe(split);
+  });
+
+  it('32 concurrent sessions with 32 different adapters (mixed types and ranks) each get exactly what they get alone', async () => {
+    const many = distinctAdapters(model, 32);
+    const decode = async (i: number) => {
+      const session = await open(many[i]);
+      const out: number[] = [];
+      let step = await session.forward(PROMPT);
+      for (let t = 0; t < 8; t++) {
+        out.push(step.token!);
+        step = await session.forward([step.token!]);
+      }
+      session.close();
+      return out;
+    };
+    const alone: number[][] = [];
+    for (let i = 0; i < 32; i++) alone.push(await decode(i));
+    const together = await Promise.all(Array.from({ length: 32 }, (_, i) => decode(i)));
+    expect(together).toEqual(alone);
+    expect(new Set(alone.map((t) => t.join())).size).toBeGreaterThan(8); // the adapters really differ
   });
 
   it('serves health, info and Prometheus metrics', async () => {

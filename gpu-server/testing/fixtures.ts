@@ -25,6 +25,24 @@ export function testAdapters(model: Model): Record<string, PeftAdapter> {
   };
 }
 
+/** n different adapters of mixed types and ranks (LoRA, rsLoRA, DoRA, IA3, prompt tuning), each with its own weights. */
+export function distinctAdapters(model: Model, n: number): PeftAdapter[] {
+  const modelConfig = model.config;
+  const targets = [['q_proj', 'v_proj'], ['k_proj', 'o_proj', 'down_proj'], ['gate_proj', 'up_proj'], ['q_proj', 'down_proj']];
+  return Array.from({ length: n }, (_, i) => {
+    const seed = 100 + i;
+    const r = 1 + (i % 8);
+    const targetModules = targets[i % targets.length];
+    switch (i % 5) {
+      case 0: return perturb(createLora({ modelConfig, r, alpha: 2 * r, targetModules, seed }), seed, 0, 0.2);
+      case 1: return perturb(createLora({ modelConfig, r, alpha: r, useRslora: true, targetModules, seed }), seed, 0, 0.2);
+      case 2: return perturb(createLora({ modelConfig, r, alpha: r, useDora: true, targetModules, seed, ...baseFromModel(model) }), seed, 0.5, 0.2);
+      case 3: return perturb(createIa3({ modelConfig, targetModules: ['k_proj', 'v_proj', 'down_proj'], feedforwardModules: ['down_proj'] }), seed, 1, 0.3);
+      default: return perturb(createPromptTuning({ modelConfig, numVirtualTokens: 1 + (i % 4), seed }), seed, 0, 0.5);
+    }
+  });
+}
+
 export function testToken(tenant = 'tenant-a', limits: Partial<TokenClaims['limits']> = {}, secret = TEST_SECRET, expiresIn = 600): Promise<string> {
   return signSessionToken(
     { tenant, exp: Math.floor(Date.now() / 1000) + expiresIn, jti: newTokenId(), limits: { maxSessions: 64, maxContext: 64, maxMemoryBytes: 1 << 30, ...limits } },
