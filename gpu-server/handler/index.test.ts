@@ -14,6 +14,15 @@ import { Connection } from './index';
 const model = randomModel(tinyConfig({ attentionBias: true, tieWordEmbeddings: false }), 21);
 const adapters = testAdapters(model);
 
+/** A fingerprint of every frozen weight, to assert the base stays frozen through training. */
+function weightsFingerprint(): number {
+  const { embed, layers, finalNorm, lmHead } = model.weights;
+  let h = 0;
+  for (const a of [embed, finalNorm, lmHead, ...layers.flatMap((l) => Object.values(l))]) for (let i = 0; i < a.length; i++) h = (h * 31 + a[i] * 1e6) % 1e12;
+  return h;
+}
+const frozenBefore = weightsFingerprint();
+
 function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let num = 0, den = 0;
   for (let i = 0; i < b.length; i++) {
@@ -96,5 +105,9 @@ describe.each(['reference', 'cpu'] as const)('split execution in process (%s bac
     const together = await Promise.all(Array.from({ length: 32 }, (_, i) => run(i)));
     expect(together).toEqual(alone);
     expect(largestBatch).toBeGreaterThanOrEqual(16); // they really shared batched ops
+  });
+
+  it('leaves the frozen base weights untouched after training steps of every adapter type', () => {
+    expect(weightsFingerprint()).toBe(frozenBefore);
   });
 });
