@@ -74,7 +74,11 @@ export class Connection implements TapExchange {
     try {
       const frame = decodeFrame(bytes, this.opts.maxFrameBytes);
       const parsed = ClientMessageSchema.safeParse(frame.header);
-      if (!parsed.success) throw new ProtocolError('bad_frame', describeIssues(parsed.error));
+      if (!parsed.success) {
+        // An open whose only fault is its token (missing, empty, too long) is unauthorized, not malformed.
+        const tokenOnly = frame.header.type === 'open' && parsed.error.issues.every((i) => i.path[0] === 'token');
+        throw new ProtocolError(tokenOnly ? 'unauthorized' : 'bad_frame', describeIssues(parsed.error));
+      }
       if (this.session) this.session.lastActive = Date.now();
       await this.dispatch(parsed.data, frame);
     } catch (e) {
@@ -172,7 +176,10 @@ export class Connection implements TapExchange {
     const tensors: Record<string, Float32Array> = { x: tap.x };
     for (const [m, y] of Object.entries(tap.y0)) tensors[`${m}.y0`] = y;
     const frame = await this.pause(this.currentSeq, { layer: tap.layer, tap: tap.tap, phase: 'forward', form: tap.form, rows: tap.rows }, tensors);
-    return f32Tensors(frame) as ForwardTapAnswer;
+    const answer = f32Tensors(frame);
+    const planned = new Set<string>(this.session!.plan.at(tap.layer, tap.tap, tap.form).map((e) => e.module));
+    for (const name of Object.keys(answer)) if (!planned.has(name)) throw new ProtocolError('bad_frame', `unexpected tensor "${name}" in a forward tap_result`);
+    return answer as ForwardTapAnswer;
   }
 
   async backward(tap: BackwardTap): Promise<BackwardTapAnswer> {
@@ -182,7 +189,7 @@ export class Connection implements TapExchange {
     for (const [name, t] of Object.entries(all)) {
       if (name === 'dx') continue;
       const module = (tap.form === 'output' ? name.replace(/\.dy0$/, '') : name) as ModuleName;
-      if (!(module in tap.grads) || (tap.form === 'output' && !name.endsWith('.dy0'))) throw new ProtocolError('bad_frame', `unexpected tensor "${name}" in a backward tap_result`);
+      if (!Object.hasOwn(tap.grads, module) || (tap.form === 'output' && !name.endsWith('.dy0'))) throw new ProtocolError('bad_frame', `unexpected tensor "${name}" in a backward tap_result`);
       grads[module] = t;
     }
     return { dx: all.dx, grads };
@@ -201,7 +208,7 @@ function f32Tensors(frame: Frame): Record<string, Float32Array> {
 
 /** Exactly these tensors, with these dtypes and shapes (null: any 1-D length ≥ 1). */
 function onlyTensors(frame: Frame, spec: Record<string, ['f32' | 'i32', number[] | null]>): Record<string, Float32Array | Int32Array> {
-  for (const name of frame.tensors.keys()) if (!(name in spec)) throw new ProtocolError('bad_frame', `unexpected tensor "${name}"`);
+  for (const name of frame.tensors.keys()) if (!Object.hasOwn(spec, name)) throw new ProtocolError('bad_frame', `unexpected tensor "${name}"`);
   const out: Record<string, Float32Array | Int32Array> = {};
   for (const [name, [dtype, shape]] of Object.entries(spec)) {
     const t = frame.tensors.get(name);

@@ -21,9 +21,9 @@ export function channelPair(): [FrameChannel, FrameChannel] {
     send(frame) {
       if (self.isClosed) throw new Error('channel is closed');
       const copy = frame.slice(); // the receiver owns its bytes, as with a socket
-      queueMicrotask(() => {
-        if (!peer.isClosed) peer.frame?.(copy);
-      });
+      // Delivered even if the channel closes meanwhile: a socket delivers what was sent before
+      // its close (an error frame, then the close), and the close handlers run after this.
+      queueMicrotask(() => peer.frame?.(copy));
     },
     onFrame(handler) {
       self.frame = handler;

@@ -85,6 +85,7 @@ export function decodeFrame(bytes: Uint8Array, maxBytes: number): Frame {
   if (header === null || typeof header !== 'object' || Array.isArray(header)) throw new FrameError('frame header must be a JSON object');
   const specs = parseSpecs((header as Record<string, unknown>).tensors);
   let offset = align4(4 + headerLength);
+  if (offset > bytes.byteLength) throw new FrameError('frame truncated inside its header padding');
   const tensors: Frame['tensors'] = new Map();
   for (const spec of specs) {
     const byteLength = elements(spec.shape) * 4;

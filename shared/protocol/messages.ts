@@ -91,7 +91,7 @@ export const OpenedSchema = z.strictObject({
 /**
  * The server paused at a tap. Forward: `x` f32 [rows, in], plus `<module>.y0` f32 [rows, out]
  * for modules with needsBaseOutput (output form only). Backward: for output-form modules
- * `<module>.dy` f32 [rows, out]; for an input-form module `<module>.dx` f32 [rows, in] (the
+ * `<module>` f32 [rows, out] = dL/dy; for an input-form module `<module>` f32 [rows, in] (the
  * gradient w.r.t. the replacement input). The client answers with a tap_result.
  */
 export const TapSchema = z.strictObject({

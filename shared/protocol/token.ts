@@ -31,7 +31,8 @@ function base64url(bytes: Uint8Array): string {
 }
 
 function fromBase64url(text: string): Uint8Array<ArrayBuffer> {
-  if (!/^[A-Za-z0-9_-]*$/.test(text)) throw new TokenError('token is not base64url');
+  // A length of 4k + 1 is no base64 text either (atob would throw a DOMException).
+  if (!/^[A-Za-z0-9_-]*$/.test(text) || text.length % 4 === 1) throw new TokenError('token is not base64url');
   const s = atob(text.replace(/-/g, '+').replace(/_/g, '/') + '='.repeat((4 - (text.length % 4)) % 4));
   return Uint8Array.from(s, (c) => c.charCodeAt(0));
 }
