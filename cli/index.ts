@@ -1,12 +1,14 @@
 /** `symbiosis` — the command-line entry point: one module per command. */
 import { UsageError, type Command } from './args';
+import { benchCommand } from './bench';
 import { convertCommand } from './convert';
 import { generateCommand } from './generate';
+import { initRandomCommand } from './init-random';
 import { mergeCommand } from './merge';
 import { serveCommand } from './serve';
 import { startCommand } from './start';
 
-const COMMANDS: Command[] = [convertCommand, generateCommand, mergeCommand, serveCommand, startCommand];
+const COMMANDS: Command[] = [benchCommand, convertCommand, generateCommand, initRandomCommand, mergeCommand, serveCommand, startCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

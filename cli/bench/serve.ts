@@ -1,0 +1,236 @@
+/**
+ * `symbiosis bench serve`: what split execution costs and what batching buys, measured side by
+ * side in one process on a random model (init-random's 30m preset; 6m with --quick), through a
+ * real server (startServer, cpu backend, port 0) and real WebSocket clients (connect).
+ *
+ *   batched_vs_single           aggregate decode tokens/s of 32 concurrent base-only sessions
+ *                               over that of 1 session;
+ *   multi_adapter_vs_base       32 sessions, each with its own LoRA (r 8, q_proj + v_proj, run
+ *                               client-side at the taps), over 32 base-only sessions;
+ *   cpu_gemm_vs_ort             geometric mean over the model's weight groups at 32 rows of the
+ *                               backend's GEMM GFLOP/s over a bare onnxruntime MatMul (benchGemm);
+ *   split_vs_inprocess_latency  per-token decode latency of one stream with a LoRA through the
+ *                               server over loopback, over the in-process reference `generate`
+ *                               on the LoRA-merged model (> 1: split execution is slower).
+ *
+ * The floor. One decode token costs ≈ 2 × P FLOPs, P the parameters of the linear layers (every
+ * layer's qkv, o, gate/up, down, plus the LM head; the embedding lookup is free; attention over
+ * a short context adds ~4·nLayers·ctx·dim, negligible here) — P ≈ params for a tied model. A
+ * batched step of B rows reads every weight once: 4·P bytes (float32) for 2·B·P FLOPs, i.e.
+ * B/2 FLOP per byte (16 at B = 32). So a step takes at least max(2·B·P / peak FLOP/s,
+ * 4·P / memory bandwidth): at B = 1 decode is bandwidth-bound (≈ 4·P bytes per token), at
+ * B = 32 on a few CPU cores it is compute-bound, and aggregate tokens/s can grow with B only until
+ * the GEMMs reach the cores' peak. decode_gflops = 2·P × (32-session aggregate tokens/s) / 1e9
+ * is the rate actually achieved, to compare with the GEMM rows' GFLOP/s (the ceiling, not
+ * counting the per-step work outside the GEMMs: attention, norms, sampling, framing).
+ *
+ * No assertion on any number: this reports, it does not judge.
+ */
+import { createLora, mergeAdapter, type PeftAdapter } from '../../shared/adapters';
+import type { TapAdapter } from '../../shared/adapters/taps';
+import { randomModel } from '../../shared/model/random';
+import type { Model, ModelConfig } from '../../shared/model/types';
+import { newTokenId, signSessionToken } from '../../shared/protocol/token';
+import { generate } from '../../shared/reference';
+import { SplitSession } from '../../shared/split';
+import { Rng } from '../../shared/util/rng';
+import { createBackend } from '../../gpu-server/backend';
+import { benchGemm } from '../../gpu-server/backend/gemm-bench';
+import { groupShape } from '../../gpu-server/backend/groups';
+import { WEIGHT_GROUPS } from '../../gpu-server/backend/types';
+import { connect } from '../../gpu-server/client';
+import { startServer, type RunningServer } from '../../gpu-server/server';
+import { parseCommand, type Command } from '../args';
+import { parameterCount, presetConfig } from '../init-random';
+
+const SESSIONS = 32;
+const PROMPT = [1, 17, 42, 99, 7]; // BOS and a few ids; every preset's vocab holds them
+
+interface Plan {
+  preset: string;
+  steps: number; // decode steps per session
+  gemmSeconds: number; // benchGemm's measuring time per shape
+}
+
+const FULL: Plan = { preset: '30m', steps: 64, gemmSeconds: 2 };
+const QUICK: Plan = { preset: '6m', steps: 32, gemmSeconds: 1 };
+
+interface DecodeRun {
+  seconds: number;
+  tokensPerSecond: number;
+  /** Each session's tokens: the prefill's, then one per decode step. */
+  tokens: number[][];
+}
+
+/** Opens one session per entry of `adapters`, prefills all, then times `steps` concurrent decode steps of each. */
+async function decode(server: RunningServer, secret: string, config: ModelConfig, adapters: (TapAdapter | undefined)[], steps: number): Promise<DecodeRun> {
+  const maxContext = PROMPT.length + steps + 1;
+  const sessions = await Promise.all(
+    adapters.map(async (adapter, i) => {
+      const token = await signSessionToken(
+        { tenant: `bench-${i}`, exp: Math.floor(Date.now() / 1000) + 3600, jti: newTokenId(), limits: { maxSessions: 4, maxContext, maxMemoryBytes: 2 ** 40 } },
+        secret,
+      );
+      return SplitSession.open(await connect(server.url), { token, mode: 'inference', maxContext, config, adapter, sampling: { temperature: 0 } });
+    }),
+  );
+  try {
+    const tokens = await Promise.all(sessions.map(async (s) => [(await s.forward(PROMPT)).token!]));
+    const t0 = performance.now();
+    await Promise.all(
+      sessions.map(async (s, i) => {
+        const ids = tokens[i];
+        for (let k = 0; k < steps; k++) ids.push((await s.forward([ids[ids.length - 1]])).token!);
+      }),
+    );
+    const seconds = (performance.now() - t0) / 1000;
+    return { seconds, tokensPerSecond: (sessions.length * steps) / seconds, tokens };
+  } finally {
+    for (const s of sessions) s.close();
+  }
+}
+
+/** A LoRA with non-zero B (PEFT starts B at zero, which would make it the identity). */
+function benchLora(config: ModelConfig, seed: number): PeftAdapter {
+  const lora = createLora({ modelConfig: config, r: 8, alpha: 16, targetModules: ['q_proj', 'v_proj'], seed });
+  const rng = new Rng(1000 + seed);
+  for (const [name, p] of lora.params) if (name.includes('lora_B')) for (let i = 0; i < p.length; i++) p[i] = 0.05 * rng.normal();
+  lora.refresh();
+  return lora;
+}
+
+/** Per-token decode latency (ms) of the reference generate, greedy, prefill excluded. */
+function inProcessLatency(model: Model, steps: number): { ms: number; ids: number[] } {
+  const times: number[] = [];
+  const { ids } = generate({ model, promptIds: PROMPT, maxTokens: steps + 1, sampling: { temperature: 0 }, stopIds: [], onToken: () => times.push(performance.now()) });
+  return { ms: (times[times.length - 1] - times[0]) / steps, ids };
+}
+
+/** Parameters of the linear layers: the FLOPs of a decode token are twice this. */
+function linearParams(config: ModelConfig): number {
+  let n = 0;
+  for (const g of WEIGHT_GROUPS) {
+    const { inDim, outDim } = groupShape(config, g);
+    n += inDim * outDim * (g === 'lmHead' ? 1 : config.nLayers);
+  }
+  return n;
+}
+
+const log = (line: string) => process.stderr.write(`bench serve: ${line}\n`);
+const fmt = (x: number, digits = 2) => (Number.isFinite(x) ? x.toFixed(digits) : String(x));
+
+export async function benchServe(plan: Plan): Promise<Record<string, unknown>> {
+  const config = presetConfig(plan.preset);
+  const t0 = performance.now();
+  const model = randomModel(config, 0);
+  const params = parameterCount(model);
+  const P = linearParams(config);
+  log(`preset ${plan.preset}: ${params.toLocaleString('en-US')} parameters (${P.toLocaleString('en-US')} in linear layers), ${plan.steps} decode steps per session`);
+
+  const secret = `bench-${newTokenId()}-secret`;
+  const backend = await createBackend(model, 'cpu');
+  const server = await startServer({ model, backend, secret, port: 0 });
+  const adapters = Array.from({ length: SESSIONS }, (_, i) => benchLora(config, i + 1));
+  let single: DecodeRun, batched: DecodeRun, multi: DecodeRun, split: DecodeRun;
+  try {
+    // Warm-up (ORT sessions, JIT) at both batch sizes and along the tap path; not measured.
+    await decode(server, secret, config, Array(SESSIONS).fill(undefined), 2);
+    await decode(server, secret, config, [adapters[0]], 2);
+    single = await decode(server, secret, config, [undefined], plan.steps);
+    log(`1 session: ${fmt(single.tokensPerSecond, 1)} tokens/s`);
+    batched = await decode(server, secret, config, Array(SESSIONS).fill(undefined), plan.steps);
+    log(`${SESSIONS} base sessions: ${fmt(batched.tokensPerSecond, 1)} tokens/s`);
+    multi = await decode(server, secret, config, adapters, plan.steps);
+    log(`${SESSIONS} LoRA sessions: ${fmt(multi.tokensPerSecond, 1)} tokens/s`);
+    split = await decode(server, secret, config, [adapters[0]], plan.steps);
+    log(`1 LoRA session: ${fmt((1000 * split.seconds) / plan.steps)} ms/token`);
+  } finally {
+    await server.close();
+    await backend.dispose();
+  }
+
+  const merged = mergeAdapter(model, adapters[0]);
+  inProcessLatency(merged, 2); // warm-up
+  const local = inProcessLatency(merged, plan.steps);
+  const splitMs = (1000 * split.seconds) / plan.steps;
+  log(`in-process reference with the merged LoRA: ${fmt(local.ms)} ms/token`);
+
+  const shapes = WEIGHT_GROUPS.map((group) => ({ group, rows: SESSIONS, ...groupShape(config, group) }));
+  const gemm = await benchGemm(
+    shapes.map(({ rows, inDim, outDim }) => ({ rows, inDim, outDim })),
+    { secondsPerShape: plan.gemmSeconds },
+  );
+  const gemmRatio = Math.exp(gemm.reduce((s, r) => s + Math.log(r.ratio), 0) / gemm.length);
+
+  const result = {
+    bench: 'serve',
+    preset: plan.preset,
+    params,
+    linear_params: P,
+    sessions: SESSIONS,
+    decode_steps: plan.steps,
+    single_tokens_per_s: single.tokensPerSecond,
+    batched_tokens_per_s: batched.tokensPerSecond,
+    multi_adapter_tokens_per_s: multi.tokensPerSecond,
+    batched_vs_single: batched.tokensPerSecond / single.tokensPerSecond,
+    multi_adapter_vs_base: multi.tokensPerSecond / batched.tokensPerSecond,
+    cpu_gemm_vs_ort: gemmRatio,
+    split_ms_per_token: splitMs,
+    inprocess_ms_per_token: local.ms,
+    split_vs_inprocess_latency: splitMs / local.ms,
+    split_matches_inprocess: split.tokens[0].length === local.ids.length && split.tokens[0].every((t, i) => t === local.ids[i]),
+    decode_gflops: (2 * P * batched.tokensPerSecond) / 1e9,
+    weight_bytes_per_batched_step: 4 * P,
+    gemm: gemm.map((r, i) => ({ group: shapes[i].group, rows: r.rows, in: r.inDim, out: r.outDim, backend_gflops: r.backend.gflops, ort_gflops: r.ort.gflops, ratio: r.ratio })),
+    seconds: (performance.now() - t0) / 1000,
+  };
+  return result;
+}
+
+function table(r: Awaited<ReturnType<typeof benchServe>>): string {
+  const n = (k: string, d = 2) => fmt(r[k] as number, d);
+  const rows: [string, string][] = [
+    ['model', `${r.preset} random Llama, ${(r.params as number).toLocaleString('en-US')} params, ${r.decode_steps} decode steps`],
+    ['1 session, base', `${n('single_tokens_per_s', 1)} tokens/s`],
+    [`${SESSIONS} sessions, base`, `${n('batched_tokens_per_s', 1)} tokens/s (${n('decode_gflops')} GFLOP/s of decode)`],
+    [`${SESSIONS} sessions, ${SESSIONS} LoRAs`, `${n('multi_adapter_tokens_per_s', 1)} tokens/s`],
+    ['batched_vs_single', n('batched_vs_single')],
+    ['multi_adapter_vs_base', n('multi_adapter_vs_base')],
+    ['cpu_gemm_vs_ort', `${n('cpu_gemm_vs_ort', 3)} (geometric mean, ${SESSIONS} rows)`],
+    ['split, 1 LoRA stream', `${n('split_ms_per_token')} ms/token`],
+    ['in-process, merged', `${n('inprocess_ms_per_token')} ms/token${r.split_matches_inprocess ? '' : ' (greedy tokens differ from the split run)'}`],
+    ['split_vs_inprocess_latency', n('split_vs_inprocess_latency')],
+  ];
+  for (const g of r.gemm as { group: string; rows: number; in: number; out: number; backend_gflops: number; ort_gflops: number; ratio: number }[]) {
+    rows.push([`gemm ${g.group} ${g.rows}×${g.in}→${g.out}`, `backend ${fmt(g.backend_gflops, 1)} / ort ${fmt(g.ort_gflops, 1)} GFLOP/s = ${fmt(g.ratio, 3)}`]);
+  }
+  const width = Math.max(...rows.map(([k]) => k.length));
+  return rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n');
+}
+
+export const benchServeCommand: Command = {
+  name: 'serve',
+  summary: 'batched vs single, multi-adapter vs base, split vs in-process decode; backend GEMM vs ORT',
+  usage: `Usage: symbiosis bench serve [--quick] [--json]
+
+Makes a random model in memory (init-random's 30m preset; 6m with --quick), starts a base-model
+server in this process (cpu backend, a free port) and measures, over real WebSocket sessions:
+  batched_vs_single           ${SESSIONS} concurrent base sessions' aggregate decode tokens/s over 1 session's
+  multi_adapter_vs_base       ${SESSIONS} sessions, each with its own LoRA (r 8, q_proj, v_proj), over ${SESSIONS} base ones
+  cpu_gemm_vs_ort             the backend's GEMM over onnxruntime's MatMul on the model's shapes (geometric mean)
+  split_vs_inprocess_latency  per-token latency of one LoRA stream through the server over the
+                              in-process reference generate on the merged model
+Prints a table to stdout; progress goes to stderr. Takes a few minutes (--quick: under a minute).
+
+Options:
+  --quick   a ~6M-parameter model and ${QUICK.steps} decode steps (default ${FULL.steps})
+  --json    also print the results as one JSON object, the last line of stdout`,
+  async run(argv) {
+    const parsed = parseCommand(this, argv, { quick: { type: 'boolean' }, json: { type: 'boolean' } });
+    if (!parsed) return 0;
+    const result = await benchServe(parsed.values.quick ? QUICK : FULL);
+    process.stdout.write(table(result) + '\n');
+    if (parsed.values.json) process.stdout.write(JSON.stringify(result) + '\n');
+    return 0;
+  },
+};
