@@ -27,7 +27,7 @@ export interface EngineOptions {
 
 export interface InferenceResult {
   token: number;
-  logprob: number;
+  logprob?: number;
   topLogprobs?: { token: number; logprob: number }[];
   logits?: Float32Array; // [rows, vocab] when asked
 }
@@ -87,9 +87,11 @@ export class Engine {
     const logits = await this.batcher.linear(0, 'lmHead', xf.subarray((tokens.length - rows) * dim), rows); // [rows, vocab]
     const last = logits.subarray((rows - 1) * vocabSize);
     const token = session.sampler.sample(last);
-    const logp = logSoftmax(last);
-    const result: InferenceResult = { token, logprob: logp[token] };
+    const result: InferenceResult = { token };
     if (opts.logprobs > 0) {
+      // Log-probabilities cost a pass over the vocabulary and a sort: only when asked.
+      const logp = logSoftmax(last);
+      result.logprob = logp[token];
       result.topLogprobs = [...logp.keys()].sort((a, b) => logp[b] - logp[a]).slice(0, opts.logprobs).map((t) => ({ token: t, logprob: logp[t] }));
     }
     if (opts.returnLogits) result.logits = logits;

@@ -135,7 +135,7 @@ export class Connection implements TapExchange {
       const r = await engine.infer(session, this, tokens as Int32Array, msg);
       session.busy = false;
       this.opts.onTokens?.('inference', tokens.length);
-      this.send({ type: 'result', seq: msg.seq, position: session.kv.length, token: r.token, logprob: r.logprob, ...(r.topLogprobs ? { topLogprobs: r.topLogprobs } : {}) }, r.logits ? { logits: { data: r.logits, shape: [r.logits.length / engine.model.config.vocabSize, engine.model.config.vocabSize] } } : {});
+      this.send({ type: 'result', seq: msg.seq, position: session.kv.length, token: r.token, ...(r.logprob !== undefined ? { logprob: r.logprob, topLogprobs: r.topLogprobs } : {}) }, r.logits ? { logits: { data: r.logits, shape: [r.logits.length / engine.model.config.vocabSize, engine.model.config.vocabSize] } } : {});
       return;
     }
     const t = onlyTensors(frame, { tokens: ['i32', null], targets: ['i32', null], mask: ['f32', null] });
