@@ -9,6 +9,7 @@ import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
+import { relativeError as relErr } from '../shared/util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mergeAdapter, writePeftAdapter, type PeftAdapter } from '../shared/adapters';
 import { loadModelDirectory } from '../shared/model/directory';
@@ -24,15 +25,6 @@ const ROOT = resolve(import.meta.dirname, '..');
 const SRC = resolve(ROOT, '../shared/models/stories260K');
 const SECRET = 'e2e-secret-0123456789abcdef';
 const PROMPT = [1, 403, 407, 261, 378]; // <s> Once upon a time
-
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let num = 0, den = 0;
-  for (let i = 0; i < b.length; i++) {
-    num = Math.max(num, Math.abs(a[i] - b[i]));
-    den = Math.max(den, Math.abs(b[i]));
-  }
-  return num / den;
-}
 
 describe('split execution against a real symbiosis serve process (stories260K)', () => {
   let dir: string;

@@ -1,3 +1,4 @@
+import { relativeError as relErr } from '../../shared/util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PeftAdapter } from '../../shared/adapters';
 import { randomModel, tinyConfig } from '../../shared/model/random';
@@ -22,15 +23,6 @@ function weightsFingerprint(): number {
   return h;
 }
 const frozenBefore = weightsFingerprint();
-
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let num = 0, den = 0;
-  for (let i = 0; i < b.length; i++) {
-    num = Math.max(num, Math.abs(a[i] - b[i]));
-    den = Math.max(den, Math.abs(b[i]));
-  }
-  return num / den;
-}
 
 describe.each(['reference', 'cpu'] as const)('split execution in process (%s backend)', (kind) => {
   let backend: Backend;
