@@ -36,10 +36,6 @@ export class TapPlan {
   at(layer: number, tap: TapName, form: 'output' | 'input'): TapPlanEntry[] {
     return [...this.entries.values()].filter((e) => e.layer === layer && MODULE_TAP[e.module] === tap && e.form === form);
   }
-
-  get size(): number {
-    return this.entries.size;
-  }
 }
 
 export interface SessionOptions {
@@ -90,10 +86,5 @@ export class EngineSession {
 
   get memoryBytes(): number {
     return this.kvBytes + this.traceBytes;
-  }
-
-  /** Positions left for real tokens. */
-  get remaining(): number {
-    return this.kv.maxSeq - this.kv.length - (this.kv.length === 0 ? this.promptTokens : 0);
   }
 }
