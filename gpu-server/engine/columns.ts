@@ -4,6 +4,11 @@
 export function splitColumns(y: Float32Array, rows: number, widths: readonly number[]): Float32Array[] {
   const total = widths.reduce((a, b) => a + b, 0);
   if (y.length !== rows * total) throw new Error(`splitColumns: ${y.length} elements is not ${rows}×${total}`);
+  if (rows === 1) {
+    // one row: the parts are consecutive, so views of y need no copies
+    let offset = 0;
+    return widths.map((w) => y.subarray(offset, (offset += w)));
+  }
   const parts = widths.map((w) => new Float32Array(rows * w));
   for (let r = 0; r < rows; r++) {
     let offset = r * total;

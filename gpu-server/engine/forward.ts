@@ -6,7 +6,8 @@
  */
 import type { ModelConfig, ModelWeights } from '../../shared/model/types';
 import type { ModuleName, TapName } from '../../shared/adapters/taps';
-import { add, attention, concatRows, gather, rmsnorm, rope, siluMul } from '../../shared/reference/ops';
+import { add, concatRows, gather, rmsnorm, siluMul } from '../../shared/reference/ops';
+import { attentionF32 as attention, ropeF32 as rope } from './fastops';
 import type { Batcher } from './batcher';
 import { joinColumns, splitColumns } from './columns';
 import { checkTensor, type TapExchange } from '../../shared/protocol/exchange';

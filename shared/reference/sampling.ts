@@ -27,7 +27,13 @@ function checkParams({ temperature = 1, topK = 0, topP = 1 }: SamplingParams): v
 /** The index of the largest value (the first one on ties). */
 export function argmax(x: ArrayLike<number>): number {
   let best = 0;
-  for (let i = 1; i < x.length; i++) if (x[i] > x[best]) best = i;
+  let bestValue = x[0];
+  for (let i = 1; i < x.length; i++) {
+    if (x[i] > bestValue) {
+      best = i;
+      bestValue = x[i];
+    }
+  }
   return best;
 }
 

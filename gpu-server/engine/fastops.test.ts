@@ -1,0 +1,40 @@
+/**
+ * The Float32 fast paths against the reference ops they stand in for. RoPE does the same
+ * arithmetic in the same order, so its tolerance is zero (identical element by element);
+ * attention sums q·k in four partial sums, so it must match to 1e-6 absolute per element
+ * (outputs are O(1); float32 rounding of the result is ~6e-8).
+ */
+import { describe, expect, it } from 'vitest';
+import { attention, rope } from '../../shared/reference/ops';
+import { attentionF32, ropeF32 } from './fastops';
+
+function random(n: number, seed: number): Float32Array {
+  let s = seed;
+  return Float32Array.from({ length: n }, () => {
+    s = (s * 1103515245 + 12345) % 2 ** 31;
+    return (s / 2 ** 31) * 2 - 1;
+  });
+}
+
+describe('engine fast ops', () => {
+  it('ropeF32 = reference rope (prefill and decode rows, positions past the first table)', () => {
+    for (const [rows, pos0, theta] of [[5, 0, 10000], [1, 17, 10000], [3, 300, 500000], [1, 700, 10000]]) {
+      const x = random(rows * 4 * 8, rows + pos0);
+      expect(ropeF32(x, rows, 4, 8, pos0, theta)).toEqual(rope(x, rows, 4, 8, pos0, theta));
+    }
+  });
+
+  it('attentionF32 = reference attention (grouped-query, prefill and decode)', () => {
+    for (const [rows, pos0] of [[6, 0], [1, 9], [2, 300]]) {
+      const shape = { rows, pos0, nHeads: 4, nKvHeads: 2, headDim: 8 };
+      const q = random(rows * 4 * 8, 1 + rows);
+      const k = random((pos0 + rows + 3) * 2 * 8, 2 + pos0);
+      const v = random((pos0 + rows + 3) * 2 * 8, 3 + pos0);
+      const fast = attentionF32(q, k, v, shape);
+      const ref = attention(q, k, v, shape);
+      expect(fast.length).toBe(ref.length);
+      const maxError = fast.reduce((m, x, i) => Math.max(m, Math.abs(x - ref[i])), 0);
+      expect(maxError).toBeLessThanOrEqual(1e-6);
+    }
+  });
+});
