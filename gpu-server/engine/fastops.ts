@@ -6,7 +6,7 @@
  * scratch buffers reused across calls.
  */
 import type { Floats } from '../../shared/model/types';
-import { checkShape, type AttentionShape } from '../../shared/reference/ops';
+import { checkShape, softmaxPrefixInPlace, type AttentionShape } from '../../shared/reference/ops';
 
 interface RopeTable {
   cos: Float64Array; // [positions, headDim/2]: cos(pos · inv_freq_i)
@@ -99,13 +99,7 @@ export function attentionF32(q: Float32Array, k: Floats, v: Floats, shape: Atten
         probs[j] = s;
         if (s > max) max = s;
       }
-      let sum = 0;
-      for (let j = 0; j <= last; j++) {
-        const e = Math.exp(probs[j] - max);
-        probs[j] = e;
-        sum += e;
-      }
-      for (let j = 0; j <= last; j++) probs[j] /= sum;
+      softmaxPrefixInPlace(probs, last + 1, max);
       // out = Σ_j probs[j] · v_j
       acc.fill(0, 0, headDim);
       for (let j = 0; j <= last; j++) {

@@ -232,13 +232,18 @@ function attentionWeights(q: Floats, qo: number, k: Floats, kvDim: number, ko: n
     probs[j] = s;
     if (s > max) max = s;
   }
+  softmaxPrefixInPlace(probs, last + 1, max);
+}
+
+/** probs[0..n) ← softmax(probs[0..n)), given their maximum (subtracted for stability). */
+export function softmaxPrefixInPlace(probs: Float64Array, n: number, max: number): void {
   let sum = 0;
-  for (let j = 0; j <= last; j++) {
+  for (let j = 0; j < n; j++) {
     const e = Math.exp(probs[j] - max);
     probs[j] = e;
     sum += e;
   }
-  for (let j = 0; j <= last; j++) probs[j] /= sum;
+  for (let j = 0; j < n; j++) probs[j] /= sum;
 }
 
 /**
