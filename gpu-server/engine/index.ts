@@ -12,9 +12,11 @@ import { Batcher, type BatchObserver } from './batcher';
 import { backwardStep } from './backward';
 import type { TapExchange } from '../../shared/protocol/exchange';
 import { forwardStep, type LayerTrace, type StepContext } from './forward';
-import { EngineSession, TapPlan } from './session';
+import { EngineSession } from './session';
+import { TapPlan } from '../../shared/protocol/plan';
 
-export { EngineSession, PlanError, TapPlan } from './session';
+export { EngineSession } from './session';
+export { PlanError, TapPlan } from '../../shared/protocol/plan';
 export type { TapExchange } from '../../shared/protocol/exchange';
 
 export class LimitError extends Error {}

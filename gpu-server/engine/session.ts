@@ -4,39 +4,10 @@
  * embeddings of a prompt-tuning adapter, its sampler, and a training step's activations.
  */
 import type { ModelConfig } from '../../shared/model/types';
-import { MODULE_TAP, type ModuleName, type TapName } from '../../shared/adapters/taps';
-import type { TapPlanEntry } from '../../shared/protocol/messages';
+import { PlanError, type TapPlan } from '../../shared/protocol/plan';
 import { createKVCache, type KVCache } from '../../shared/reference/forward';
 import { Sampler, type SamplingParams } from '../../shared/reference/sampling';
 import type { LayerTrace } from './forward';
-
-export class PlanError extends Error {}
-
-/** Where each module is planned, checked against the model. */
-export class TapPlan {
-  private readonly entries = new Map<string, TapPlanEntry>();
-
-  constructor(config: ModelConfig, entries: readonly TapPlanEntry[]) {
-    for (const e of entries) {
-      if (e.layer >= config.nLayers) throw new PlanError(`tap plan: layer ${e.layer} does not exist (the model has ${config.nLayers})`);
-      const key = `${e.layer}:${e.module}`;
-      if (this.entries.has(key)) throw new PlanError(`tap plan: layer ${e.layer} ${e.module} is listed twice`);
-      if (e.form === 'input' && e.module !== 'o_proj' && e.module !== 'down_proj') {
-        throw new PlanError(`tap plan: layer ${e.layer} ${e.module}: the input form is only possible where the module is its input's sole consumer (o_proj, down_proj)`);
-      }
-      this.entries.set(key, e);
-    }
-  }
-
-  get(layer: number, module: ModuleName): TapPlanEntry | undefined {
-    return this.entries.get(`${layer}:${module}`);
-  }
-
-  /** The planned modules of one tap with the given form. */
-  at(layer: number, tap: TapName, form: 'output' | 'input'): TapPlanEntry[] {
-    return [...this.entries.values()].filter((e) => e.layer === layer && MODULE_TAP[e.module] === tap && e.form === form);
-  }
-}
 
 export interface SessionOptions {
   id: string;

@@ -5,10 +5,11 @@
  * tenant's trainer, and in tests (over an in-process channel).
  */
 import type { ModelConfig } from '../model/types';
-import { MODULE_TAP, type Grads, type ModuleName, type TapAdapter } from '../adapters/taps';
+import type { Grads, ModuleName, TapAdapter } from '../adapters/taps';
 import type { FrameChannel } from '../protocol/channel';
 import { decodeFrame, encodeFrame, type Frame } from '../protocol/frame';
-import { describeIssues, PROTOCOL_VERSION, ServerMessageSchema, type Sampling, type ServerMessage, type TapPlanEntry } from '../protocol/messages';
+import { describeIssues, PROTOCOL_VERSION, ServerMessageSchema, type Sampling, type ServerMessage } from '../protocol/messages';
+import { TapPlan } from '../protocol/plan';
 import { AdapterTaps, planFromAdapter } from './adapter-taps';
 
 export class SplitError extends Error {
@@ -45,12 +46,12 @@ export class SplitSession {
   private failure?: Error;
   private seq = 0;
   private readonly taps?: AdapterTaps;
-  private readonly plan: TapPlanEntry[];
+  private readonly plan: TapPlan;
   private readonly maxFrameBytes: number;
   sessionId = '';
 
   private constructor(private readonly channel: FrameChannel, private readonly opts: OpenOptions) {
-    this.plan = planFromAdapter(opts.adapter, opts.config);
+    this.plan = new TapPlan(opts.config, planFromAdapter(opts.adapter, opts.config));
     this.maxFrameBytes = opts.maxFrameBytes ?? 256 * 1024 * 1024;
     if (opts.adapter) this.taps = new AdapterTaps(opts.adapter, opts.config, opts.mode === 'training');
     channel.onFrame((bytes) => this.receive(bytes));
@@ -61,7 +62,7 @@ export class SplitSession {
     const s = new SplitSession(channel, opts);
     const prompt = opts.adapter?.promptEmbeddings;
     const promptTokens = prompt ? prompt.length / opts.config.dim : 0;
-    const header = { type: 'open', v: PROTOCOL_VERSION, token: opts.token, mode: opts.mode, maxContext: opts.maxContext, taps: s.plan, promptTokens, ...(opts.sampling ? { sampling: opts.sampling } : {}) };
+    const header = { type: 'open', v: PROTOCOL_VERSION, token: opts.token, mode: opts.mode, maxContext: opts.maxContext, taps: s.plan.entries, promptTokens, ...(opts.sampling ? { sampling: opts.sampling } : {}) };
     const { msg } = await s.request(encodeFrame(header, prompt ? { prompt: { data: Float32Array.from(prompt), shape: [promptTokens, opts.config.dim] } } : {}));
     if (msg.type !== 'opened') throw new SplitError('bad_response', `expected "opened", got "${msg.type}"`);
     s.sessionId = msg.session;
@@ -156,7 +157,7 @@ export class SplitSession {
   private answerTap(msg: Extract<ServerMessage, { type: 'tap' }>, frame: Frame): void {
     try {
       if (!this.taps) throw new SplitError('bad_request', 'the server paused at a tap, but this session has no adapter');
-      const modules = this.plan.filter((e) => e.layer === msg.layer && MODULE_TAP[e.module] === msg.tap && e.form === msg.form).map((e) => e.module);
+      const modules = this.plan.at(msg.layer, msg.tap, msg.form).map((e) => e.module);
       const tensor = (name: string) => frame.tensors.get(name)?.data as Float32Array | undefined;
       let out: Record<string, Float32Array> = {};
       if (msg.phase === 'forward') {
