@@ -110,7 +110,16 @@ export class Engine {
     const lossTokens = mask.reduce((a, m) => a + (m !== 0 ? 1 : 0), 0);
     if (lossTokens === 0) throw new StepError('the loss mask selects no position');
 
+    // Check the activations this step will keep against the tenant's budget before doing the work.
     session.trace = undefined;
+    session.traceBytes = 0;
+    const rows = session.promptTokens + n;
+    const traceBytes = this.traceBytes(rows);
+    const limit = this.limits.get(session.id)!.maxMemoryBytes;
+    const used = this.tenantMemory(session.tenant);
+    if (used + traceBytes > limit) {
+      throw new LimitError(`a training step of ${n} tokens keeps ${traceBytes} bytes of activations; the tenant uses ${used} of its ${limit}`);
+    }
     session.kv.length = 0; // training steps are whole sequences
     const trace: LayerTrace[] = [];
     const { xf, hReal } = await forwardStep(this.context(session, exchange), tokens, trace);
@@ -121,18 +130,17 @@ export class Engine {
     // dL/dh at the top right away, so the trace never holds [n, vocab] logits.
     const dLogits = crossEntropyBackward(logits, targetList, maskList, n, vocabSize);
     const dxf = await this.batcher.linearBackward(0, 'lmHead', dLogits, n); // [n, dim]
-    const rows = session.promptTokens + n;
     const dhFinal = new Float32Array(rows * dim);
     dhFinal.set(rmsnormBackward(dxf, hReal, this.model.weights.finalNorm, n, dim, rmsNormEps), session.promptTokens * dim);
-    const traceBytes = trace.reduce((b, t) => b + t.h.byteLength + t.q.byteLength + t.hMid.byteLength + t.g.byteLength + t.u.byteLength, dhFinal.byteLength);
-    const limit = this.limits.get(session.id)!.maxMemoryBytes;
-    const used = this.tenantMemory(session.tenant);
-    if (used + traceBytes > limit) {
-      throw new LimitError(`a training step of ${n} tokens keeps ${traceBytes} bytes of activations; the tenant uses ${used} of its ${limit}`);
-    }
     session.trace = { layers: trace, rows, dhFinal };
     session.traceBytes = traceBytes;
     return opts.returnLogits ? { loss, lossTokens, logits } : { loss, lossTokens };
+  }
+
+  /** Bytes a training step of `rows` rows keeps for backward: per layer h, q, h', g, u (LayerTrace), plus dL/dh at the top. */
+  private traceBytes(rows: number): number {
+    const { nLayers, dim, nHeads, headDim, hiddenDim } = this.model.config;
+    return 4 * rows * (nLayers * (2 * dim + nHeads * headDim + 2 * hiddenDim) + dim);
   }
 
   /** Training backward of the last trainForward → dL/d(virtual tokens) [promptTokens, dim] when prompt tuning. */

@@ -66,6 +66,10 @@ describe.each(['reference', 'cpu'] as const)('split execution in process (%s bac
     const targets = [7, 3, 22, 9, 14, 2];
     const mask = [0, 1, 1, 1, 1, 1];
     const { loss } = await session.trainForward(tokens, targets, mask);
+    // The activations accounted against the tenant are exactly the ones kept.
+    const kept = engine.sessions.get(session.sessionId)!;
+    const actual = kept.trace!.layers.reduce((b, t) => b + t.h.byteLength + t.q.byteLength + t.hMid.byteLength + t.g.byteLength + t.u.byteLength, kept.trace!.dhFinal.byteLength);
+    expect(kept.traceBytes).toBe(actual);
     const { grads, promptGrad } = await session.backward();
     const ref = lossAndGradients(model, tokens, targets, mask, adapter);
     expect(Math.abs(loss! - ref.loss) / ref.loss).toBeLessThan(1e-5);
