@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { basename, resolve } from 'node:path';
 import { createBackend } from '../gpu-server/backend';
 import { startServer } from '../gpu-server/server';
 import { numberOption, parseCommand, requiredString, UsageError, type Command } from './args';
@@ -45,6 +46,7 @@ Options:
     const backend = await createBackend(loaded.model, kind === 'reference' ? 'reference' : 'cpu');
     const server = await startServer({
       model: loaded.model,
+      name: basename(resolve(modelDir)),
       backend,
       secret,
       port,

@@ -5,6 +5,7 @@ import type { ModelConfig } from '../shared/model/types';
 import { newTokenId, signSessionToken } from '../shared/protocol/token';
 import type { SamplingParams } from '../shared/reference/sampling';
 import { SplitSession } from '../shared/split';
+import { generateTokens } from '../shared/split/generate';
 import { Tokenizer } from '../shared/tokenizer';
 import { connect, httpBase } from '../gpu-server/client';
 import { toHfConfig } from '../shared/model/config';
@@ -53,18 +54,10 @@ export async function generateSplit(o: SplitGenerateOptions): Promise<number[]> 
     adapter: o.adapter,
     sampling: { temperature: o.sampling.temperature ?? 1, topP: o.sampling.topP ?? 1, topK: o.sampling.topK, seed: o.sampling.seed },
   });
-  const stop = new Set(o.config.eosTokenIds);
-  const ids: number[] = [];
   try {
-    let step = await session.forward(o.promptIds);
-    while (!stop.has(step.token!)) {
-      ids.push(step.token!);
-      o.onToken(step.token!);
-      if (ids.length >= o.maxTokens) break;
-      step = await session.forward([step.token!]);
-    }
+    const { ids } = await generateTokens(session, o.promptIds, { maxTokens: o.maxTokens, stopIds: o.config.eosTokenIds, onToken: o.onToken });
+    return ids;
   } finally {
     session.close();
   }
-  return ids;
 }

@@ -23,7 +23,7 @@ describe('the base-model server', () => {
   let server: RunningServer;
 
   beforeAll(async () => {
-    server = await startServer({ model, backend: await createBackend(model, 'reference'), secret: TEST_SECRET, port: 0, idleTimeoutMs: 300 });
+    server = await startServer({ model, name: 'test-model', backend: await createBackend(model, 'reference'), secret: TEST_SECRET, port: 0, idleTimeoutMs: 300 });
   });
   afterAll(() => server.close());
 

@@ -13,10 +13,13 @@ import { PROTOCOL_VERSION } from '../shared/protocol/messages';
 import type { Backend } from './backend/types';
 import { Engine } from './engine';
 import { Connection } from './handler';
+import { frozenWeightFile } from './weights';
 import { ServerMetrics } from './metrics';
 
 export interface ServerOptions {
   model: Model;
+  /** The served model's name, the `model` id clients use for the base (e.g. "stories260K"). */
+  name: string;
   backend: Backend;
   secret: string;
   port: number;
@@ -53,6 +56,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
 
   const info = () => ({
     protocol: PROTOCOL_VERSION,
+    name: opts.name,
     model: config,
     backend: opts.backend.info,
     taps: TAP_NAMES,
@@ -68,6 +72,13 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     if (req.method !== 'GET') return json(405, { error: { message: `${req.method} is not allowed` } });
     if (path === '/healthz') return json(200, { ok: true });
     if (path === '/v1/info') return json(200, info());
+    const weight = /^\/v1\/weights\/(\d+)\/([a-z_]+)$/.exec(path);
+    if (weight) {
+      const bytes = frozenWeightFile(opts.model, Number(weight[1]), weight[2]);
+      if (typeof bytes === 'string') return json(404, { error: { message: bytes } });
+      res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(bytes);
+      return;
+    }
     if (path === '/v1/tokenizer') return opts.tokenizer ? json(200, opts.tokenizer) : json(404, { error: { message: 'this server has no tokenizer' } });
     if (path === '/metrics') {
       void metrics.registry.metrics().then((text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text));

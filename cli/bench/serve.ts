@@ -129,7 +129,7 @@ export async function benchServe(plan: Plan): Promise<Record<string, unknown>> {
 
   const secret = `bench-${newTokenId()}-secret`;
   const backend = await createBackend(model, 'cpu');
-  const server = await startServer({ model, backend, secret, port: 0 });
+  const server = await startServer({ model, name: 'bench', backend, secret, port: 0 });
   const adapters = Array.from({ length: SESSIONS }, (_, i) => benchLora(config, i + 1));
   let single: DecodeRun, batched: DecodeRun, multi: DecodeRun, split: DecodeRun;
   try {

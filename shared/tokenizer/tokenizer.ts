@@ -92,13 +92,17 @@ export class Tokenizer {
     return id === undefined ? [] : [id];
   }
 
-  /** Renders tokenizer_config.json's chat_template (with bos_token, eos_token in scope). */
-  applyChatTemplate(messages: ChatMessage[], opts: { addGenerationPrompt?: boolean } = {}): string {
-    if (this.chatTemplate === undefined) {
+  /**
+   * Renders tokenizer_config.json's chat_template (with bos_token, eos_token in scope), or
+   * `fallback` when the tokenizer has none.
+   */
+  applyChatTemplate(messages: ChatMessage[], opts: { addGenerationPrompt?: boolean; fallback?: string } = {}): string {
+    const source = this.chatTemplate ?? opts.fallback;
+    if (source === undefined) {
       throw new ChatTemplateError('this tokenizer has no chat_template in tokenizer_config.json; send a plain prompt instead of chat messages');
     }
-    this.template ??= new Template(this.chatTemplate);
-    return this.template.render({
+    const template = source === this.chatTemplate ? (this.template ??= new Template(source)) : new Template(source);
+    return template.render({
       messages,
       add_generation_prompt: opts.addGenerationPrompt ?? false,
       bos_token: this.bosToken ?? '',

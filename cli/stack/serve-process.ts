@@ -1,0 +1,35 @@
+/** A real `symbiosis serve` child process, as the local stack and the end-to-end tests run it. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join, resolve } from 'node:path';
+
+const BIN = resolve(import.meta.dirname, '../../bin/symbiosis.js');
+
+export interface ServeProcess {
+  /** http://host:port */
+  url: string;
+  child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+export function spawnServe(o: { modelDir: string; secret: string; port: number; backend?: 'cpu' | 'reference' }): Promise<ServeProcess> {
+  const child = spawn(process.execPath, [BIN, 'serve', '--model', o.modelDir, '--port', String(o.port), '--host', '127.0.0.1', '--backend', o.backend ?? 'cpu'], {
+    env: { ...process.env, SESSION_SECRET: o.secret },
+    stdio: ['ignore', 'inherit', 'pipe'],
+  });
+  const exited = new Promise<void>((done) => child.once('exit', () => done()));
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    await exited;
+  };
+  return new Promise((resolveServe, reject) => {
+    let err = '';
+    child.stderr!.on('data', (d) => {
+      err += d;
+      const m = /listening on (http:\/\/\S+)/.exec(err);
+      if (m) resolveServe({ url: m[1], child, stop });
+    });
+    child.once('exit', (code) => reject(new Error(`symbiosis serve exited with ${code}: ${err.trim()}`)));
+  });
+}
+
+export const modelsDir = (root: string) => join(root, 'models');

@@ -1,0 +1,112 @@
+/**
+ * The edge's view of the base-model servers: the served model (config, tokenizer, name), the
+ * frozen weights DoRA needs, and split sessions opened with a token this edge signs. Any server
+ * that cannot be reached is skipped; when none can, the request gets a 503 with Retry-After.
+ */
+import type { TapAdapter } from '../../shared/adapters/taps';
+import { parseHfConfig, toHfConfig } from '../../shared/model/config';
+import type { ModelConfig } from '../../shared/model/types';
+import { webSocketChannel, type WebSocketLike } from '../../shared/protocol/channel';
+import type { Sampling } from '../../shared/protocol/messages';
+import { newTokenId, signSessionToken } from '../../shared/protocol/token';
+import { parseSafetensors, tensorToFloat32 } from '../../shared/safetensors';
+import { SplitSession } from '../../shared/split';
+import { Tokenizer } from '../../shared/tokenizer';
+import { unavailable } from '../errors';
+
+export interface BaseInfo {
+  /** The `model` id of the base model itself. */
+  name: string;
+  config: ModelConfig;
+  tokenizer: Tokenizer;
+}
+
+/** What one tenant may hold on the server at once (the server enforces it from the token). */
+const SESSION_LIMITS = { maxSessions: 32, maxMemoryBytes: 2 ** 30 };
+const TOKEN_SECONDS = 3600;
+const CONNECT_TIMEOUT_MS = 5000;
+
+const httpUrl = (ws: string, path: string) => `${ws.replace(/^ws/, 'http').replace(/\/+$/, '')}${path}`;
+
+function openSocket(url: string): Promise<WebSocketLike> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url);
+    const timer = setTimeout(() => {
+      ws.close();
+      reject(new Error('timed out'));
+    }, CONNECT_TIMEOUT_MS);
+    ws.addEventListener('open', () => {
+      clearTimeout(timer);
+      resolve(ws as unknown as WebSocketLike);
+    });
+    ws.addEventListener('error', () => {
+      clearTimeout(timer);
+      reject(new Error('connection failed'));
+    });
+  });
+}
+
+export class BaseModelClient {
+  private infoPromise?: Promise<BaseInfo>;
+  private next = 0;
+
+  constructor(
+    private readonly urls: string[],
+    private readonly secret: string,
+  ) {}
+
+  /** Tries each server once, starting from a rotating one, so load spreads and a dead one is skipped. */
+  private async firstReachable<T>(what: string, run: (url: string) => Promise<T>): Promise<T> {
+    const start = this.next++ % this.urls.length;
+    const failures: string[] = [];
+    for (let i = 0; i < this.urls.length; i++) {
+      const url = this.urls[(start + i) % this.urls.length];
+      try {
+        return await run(url);
+      } catch (e) {
+        failures.push(`${url}: ${(e as Error).message}`);
+      }
+    }
+    throw unavailable(`the base-model server is unavailable (${what}; ${failures.join('; ')})`);
+  }
+
+  private async getJson(url: string, path: string): Promise<unknown> {
+    const res = await fetch(httpUrl(url, path));
+    if (!res.ok) throw new Error(`GET ${path}: HTTP ${res.status}`);
+    return res.json();
+  }
+
+  info(): Promise<BaseInfo> {
+    this.infoPromise ??= this.firstReachable('model info', async (url) => {
+      const info = (await this.getJson(url, '/v1/info')) as { name: string; model: ModelConfig };
+      const tok = (await this.getJson(url, '/v1/tokenizer')) as { tokenizerJson: object; tokenizerConfig?: object };
+      const config = parseHfConfig(toHfConfig(info.model), { bos_token_id: info.model.bosTokenId, eos_token_id: info.model.eosTokenIds });
+      return { name: info.name, config, tokenizer: Tokenizer.fromFiles(tok.tokenizerJson, tok.tokenizerConfig) };
+    }).catch((e) => {
+      this.infoPromise = undefined; // retry on the next request rather than caching an outage
+      throw e;
+    });
+    return this.infoPromise;
+  }
+
+  /** A frozen module's weight [out, in] and bias, for DoRA's norms. */
+  weight(layer: number, module: string): Promise<{ weight: Float32Array; bias?: Float32Array }> {
+    return this.firstReachable(`weights of ${module}, layer ${layer}`, async (url) => {
+      const res = await fetch(httpUrl(url, `/v1/weights/${layer}/${module}`));
+      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+      const file = parseSafetensors(new Uint8Array(await res.arrayBuffer()));
+      const bias = file.tensors.get('bias');
+      return { weight: tensorToFloat32(file.tensors.get('weight')!), bias: bias && tensorToFloat32(bias) };
+    });
+  }
+
+  async openSession(tenant: string, o: { maxContext: number; adapter?: TapAdapter; sampling: Partial<Sampling> }): Promise<SplitSession> {
+    const { config } = await this.info();
+    const token = await signSessionToken(
+      { tenant, exp: Math.floor(Date.now() / 1000) + TOKEN_SECONDS, jti: newTokenId(), limits: { ...SESSION_LIMITS, maxContext: config.maxSeqLen } },
+      this.secret,
+    );
+    const socket = await this.firstReachable('open a session', (url) => openSocket(`${url.replace(/\/+$/, '')}/v1/session`));
+    return SplitSession.open(webSocketChannel(socket), { token, mode: 'inference', maxContext: o.maxContext, config, adapter: o.adapter, sampling: o.sampling });
+  }
+}
