@@ -16,7 +16,16 @@ export function spawnServe(o: { modelDir: string; secret: string; port: number; 
     env: { ...process.env, SESSION_SECRET: o.secret },
     stdio: ['ignore', 'inherit', 'pipe'],
   });
-  const exited = new Promise<void>((done) => child.once('exit', () => done()));
+  // Miniflare ends this process on Ctrl-C (exit code 130) before async cleanup can run, so the
+  // server must not outlive it: a signal sent from the 'exit' event still goes out.
+  const killOnExit = () => child.kill('SIGTERM');
+  process.once('exit', killOnExit);
+  const exited = new Promise<void>((done) =>
+    child.once('exit', () => {
+      process.off('exit', killOnExit);
+      done();
+    }),
+  );
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
     await exited;
