@@ -7,8 +7,9 @@ import { initRandomCommand } from './init-random';
 import { mergeCommand } from './merge';
 import { serveCommand } from './serve';
 import { startCommand } from './start';
+import { trainCommand } from './train';
 
-const COMMANDS: Command[] = [benchCommand, convertCommand, generateCommand, initRandomCommand, mergeCommand, serveCommand, startCommand];
+const COMMANDS: Command[] = [benchCommand, convertCommand, generateCommand, initRandomCommand, mergeCommand, serveCommand, startCommand, trainCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -9,6 +9,7 @@ import { withDeps, type EdgeEnv } from './deps';
 import { onError } from './errors';
 import { health } from './health';
 import { inference } from './inference';
+import { sessions } from './sessions';
 import { tenants } from './tenants';
 
 export const app = new Hono<EdgeEnv>();
@@ -19,6 +20,7 @@ app.use('/admin/*', withDeps);
 app.use('/v1/*', withDeps, requireTenant);
 app.route('/admin', tenants);
 app.route('/v1/adapters', adapters);
+app.route('/v1/sessions', sessions);
 app.route('/v1', inference);
 
 export default app;

@@ -100,12 +100,17 @@ export class BaseModelClient {
     });
   }
 
+  /** A single-use session token for one of the tenant's sessions, and a server to use it on. */
+  async grant(tenant: string): Promise<{ url: string; token: string; expiresAt: number }> {
+    const { config } = await this.info();
+    const expiresAt = Math.floor(Date.now() / 1000) + TOKEN_SECONDS;
+    const token = await signSessionToken({ tenant, exp: expiresAt, jti: newTokenId(), limits: { ...SESSION_LIMITS, maxContext: config.maxSeqLen } }, this.secret);
+    return { url: this.urls[this.next++ % this.urls.length], token, expiresAt };
+  }
+
   async openSession(tenant: string, o: { maxContext: number; adapter?: TapAdapter; sampling: Partial<Sampling> }): Promise<SplitSession> {
     const { config } = await this.info();
-    const token = await signSessionToken(
-      { tenant, exp: Math.floor(Date.now() / 1000) + TOKEN_SECONDS, jti: newTokenId(), limits: { ...SESSION_LIMITS, maxContext: config.maxSeqLen } },
-      this.secret,
-    );
+    const { token } = await this.grant(tenant);
     const socket = await this.firstReachable('open a session', (url) => openSocket(`${url.replace(/\/+$/, '')}/v1/session`));
     return SplitSession.open(webSocketChannel(socket), { token, mode: 'inference', maxContext: o.maxContext, config, adapter: o.adapter, sampling: o.sampling });
   }

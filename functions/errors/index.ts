@@ -41,6 +41,15 @@ export function invalidBody(error: z.ZodError): ApiError {
   return badRequest(describeIssues(error), first?.code === 'unrecognized_keys' ? 'unsupported_field' : 'invalid_field', path || undefined);
 }
 
+/** A request's JSON body, or a 400 saying it is not JSON. */
+export async function readJson(req: Request): Promise<unknown> {
+  try {
+    return await req.json();
+  } catch {
+    throw badRequest('the request body must be JSON', 'invalid_json');
+  }
+}
+
 export function errorResponse(c: Context, e: ApiError): Response {
   if (e.extra.retryAfterSeconds !== undefined) c.header('Retry-After', String(Math.ceil(e.extra.retryAfterSeconds)));
   return c.json({ error: { message: e.message, type: TYPES[e.status] ?? 'api_error', code: e.code, param: e.extra.param ?? null } }, e.status);

@@ -9,17 +9,11 @@ import type { z } from 'zod';
 import { ChatRequestSchema, CompletionRequestSchema, DEFAULT_CHAT_TEMPLATE, type FinishReason, type ModelObject, type Usage } from '../../shared/api/openai';
 import { randomToken } from '../crypto';
 import type { EdgeEnv } from '../deps';
-import { ApiError, badRequest, invalidBody } from '../errors';
+import { ApiError, badRequest, invalidBody, readJson } from '../errors';
 import { generate, type GenerationRequest } from './generate';
 
 async function parse<S extends z.ZodType>(c: Context<EdgeEnv>, schema: S): Promise<z.infer<S>> {
-  let body: unknown;
-  try {
-    body = await c.req.json();
-  } catch {
-    throw badRequest('the request body must be JSON', 'invalid_json');
-  }
-  const parsed = schema.safeParse(body);
+  const parsed = schema.safeParse(await readJson(c.req.raw));
   if (!parsed.success) throw invalidBody(parsed.error);
   return parsed.data;
 }

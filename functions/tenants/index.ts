@@ -3,20 +3,12 @@ import { Hono } from 'hono';
 import { CreateTenantSchema } from '../../shared/api/admin';
 import { requireAdmin } from '../auth';
 import type { EdgeEnv } from '../deps';
-import { badRequest, invalidBody } from '../errors';
-
-async function jsonBody(req: Request): Promise<unknown> {
-  try {
-    return await req.json();
-  } catch {
-    throw badRequest('the request body must be JSON', 'invalid_json');
-  }
-}
+import { invalidBody, readJson } from '../errors';
 
 export const tenants = new Hono<EdgeEnv>()
   .use('*', requireAdmin)
   .post('/tenants', async (c) => {
-    const body = CreateTenantSchema.safeParse(await jsonBody(c.req.raw));
+    const body = CreateTenantSchema.safeParse(await readJson(c.req.raw));
     if (!body.success) throw invalidBody(body.error);
     return c.json(await c.var.deps.tenants.create(body.data), 201);
   })
