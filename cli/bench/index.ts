@@ -1,12 +1,13 @@
 /** `symbiosis bench <subcommand>`: measurements that print a table and, with --json, one JSON line. */
 import { UsageError, type Command } from '../args';
+import { benchEdgeCommand } from './edge';
 import { benchServeCommand } from './serve';
 
-const SUBCOMMANDS: Command[] = [benchServeCommand];
+const SUBCOMMANDS: Command[] = [benchServeCommand, benchEdgeCommand];
 
 export const benchCommand: Command = {
   name: 'bench',
-  summary: 'benchmarks: bench serve (batched, multi-adapter and split decode on a random model)',
+  summary: 'benchmarks: bench serve (batched, multi-adapter and split decode on a random model), bench edge (edge vs direct)',
   usage: `Usage: symbiosis bench <subcommand> [options]    (symbiosis bench <subcommand> --help for details)
 
 Subcommands:
