@@ -4,7 +4,7 @@
  * that the heroine is "Zara"; greedy generation with the exported PEFT adapter says so, and the
  * same adapter uploaded to the edge and served by name gives the same text.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -58,4 +58,29 @@ describe('fine-tuning stories260K on stories about Zara', () => {
     expect(PROMPT + body.choices[0].text).toBe(local.trimEnd());
     expect(body.choices[0].text).toMatch(/^ Zara\b/);
   }, 60_000);
+
+  it('a run killed mid-way and resumed from its checkpoint ends with the identical adapter', async () => {
+    const args = (dir: string) => [BIN, 'train', '--data', DATA, '--base-url', fx.url, '--api-key', apiKey, '--out', join(dir, 'out'), '--steps', '12', '--lr', '1e-2', '--checkpoint-dir', join(dir, 'ckpt'), '--checkpoint-every', '4', '--max-length', '48', '--seed', '2'];
+    const whole = join(out, 'whole');
+    await run(process.execPath, args(whole));
+
+    const killed = join(out, 'killed');
+    const child = spawn(process.execPath, args(killed), { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    await new Promise<void>((done) => {
+      child.stderr!.on('data', (d) => {
+        stderr += d;
+        if (/step 6\/12/.test(stderr) && child.exitCode === null) child.kill('SIGKILL'); // after the step-4 checkpoint, before step 8's
+      });
+      child.once('exit', () => done());
+    });
+    expect(child.signalCode).toBe('SIGKILL');
+    const { stderr: resumed } = await run(process.execPath, [...args(killed), '--resume']);
+    expect(resumed).toMatch(/resumed at step 4/);
+
+    const bytes = (dir: string) => readFile(join(dir, 'out', 'adapter_model.safetensors'));
+    expect(Buffer.compare(await bytes(whole), await bytes(killed))).toBe(0);
+    const losses = async (dir: string) => (await readFile(join(dir, 'out', 'train_log.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l).loss);
+    expect(await losses(killed)).toEqual(await losses(whole));
+  }, 180_000);
 });

@@ -18,6 +18,7 @@ import { numberOption, parseCommand, requiredString, UsageError, type Command } 
 import { serverModel } from '../split-generate';
 import { lossCurveSvg, type LossPoint } from './loss-curve';
 import { METHODS, newAdapter, type Method } from './new-adapter';
+import { CheckpointFolder } from './checkpoints';
 import { Progress } from './progress';
 
 async function grant(baseUrl: string, apiKey: string): Promise<SessionGrant> {
@@ -56,7 +57,11 @@ Options:
   --max-length N                  tokens per sequence (default 256)
   --no-pack                       one example per sequence instead of packing
   --val-fraction F                held out for validation (default 0.1 when ≥ 10 examples, else 0)
-  --seed S                        default 0: same data, seed and flags → same adapter`,
+  --seed S                        default 0: same data, seed and flags → same adapter
+  --checkpoint-dir D              save a checkpoint (adapter, optimizer, data cursor) there
+  --checkpoint-every N            every N steps (default 10)
+  --resume                        continue from the checkpoint in --checkpoint-dir (same flags);
+                                  a run killed at any moment and resumed ends with the same adapter`,
   async run(argv) {
     const parsed = parseCommand(this, argv, {
       data: { type: 'string' },
@@ -78,6 +83,9 @@ Options:
       'no-pack': { type: 'boolean' },
       'val-fraction': { type: 'string' },
       seed: { type: 'string' },
+      'checkpoint-dir': { type: 'string' },
+      'checkpoint-every': { type: 'string' },
+      resume: { type: 'boolean' },
     });
     if (!parsed) return 0;
     const v = parsed.values;
@@ -128,14 +136,23 @@ Options:
       gradAccum: numberOption('grad-accum', v['grad-accum'], int(1)) ?? 1,
     });
 
-    const progress = new Progress(steps);
+    const checkpoints = v['checkpoint-dir'] ? new CheckpointFolder(v['checkpoint-dir']) : undefined;
+    const checkpointEvery = numberOption('checkpoint-every', v['checkpoint-every'], int(1)) ?? 10;
+    if (v.resume && !checkpoints) throw new UsageError('--resume needs --checkpoint-dir');
     const log: LossPoint[] = [];
+    if (v.resume) {
+      const resumed = await checkpoints!.load(adapter, trainer);
+      log.push(...resumed.log);
+      process.stderr.write(`symbiosis train: resumed at step ${trainer.step}\n`);
+    }
+    const progress = new Progress(steps, trainer.step);
     const evalEvery = Math.max(1, Math.floor(steps / 10));
-    for (let i = 0; i < steps; i++) {
+    while (trainer.step < steps) {
       const r = await trainer.trainStep();
       const valLoss = val.length && (r.step % evalEvery === 0 || r.step === steps) ? await trainer.validate(val) : undefined;
       log.push({ step: r.step, loss: r.loss, ...(valLoss === undefined ? {} : { valLoss }) });
       progress.update(r, valLoss);
+      if (checkpoints && (r.step % checkpointEvery === 0 || r.step === steps)) await checkpoints.save(adapter, trainer, log);
     }
     progress.done();
 

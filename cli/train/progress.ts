@@ -6,12 +6,15 @@ export class Progress {
   private tokens = 0;
   private lastLine = -1;
 
-  constructor(private readonly total: number) {}
+  constructor(
+    private readonly total: number,
+    private readonly firstStep = 0,
+  ) {}
 
   update(r: StepReport, valLoss?: number): void {
     this.tokens += r.tokens;
     const elapsed = (Date.now() - this.start) / 1000;
-    const eta = (elapsed / r.step) * (this.total - r.step);
+    const eta = (elapsed / (r.step - this.firstStep)) * (this.total - r.step);
     const width = 24;
     const filled = Math.round((width * r.step) / this.total);
     const line = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] step ${r.step}/${this.total}  loss ${r.loss.toFixed(4)}${valLoss === undefined ? '' : `  val ${valLoss.toFixed(4)}`}  lr ${r.lr.toExponential(2)}  ${(this.tokens / elapsed).toFixed(0)} tok/s  ETA ${Math.ceil(eta)}s`;
