@@ -10,6 +10,8 @@ import { onError } from './errors';
 import { health } from './health';
 import { inference } from './inference';
 import { sessions } from './sessions';
+import { files } from './files';
+import { fineTuning } from './fine-tuning';
 import { tenants } from './tenants';
 
 export const app = new Hono<EdgeEnv>();
@@ -21,6 +23,9 @@ app.use('/v1/*', withDeps, requireTenant);
 app.route('/admin', tenants);
 app.route('/v1/adapters', adapters);
 app.route('/v1/sessions', sessions);
+app.route('/v1/files', files);
+app.route('/v1/fine_tuning', fineTuning);
 app.route('/v1', inference);
 
+export { FineTuningJobObject as FineTuningJob } from './fine-tuning/job';
 export default app;

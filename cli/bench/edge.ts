@@ -30,7 +30,7 @@ import { randomBytes } from 'node:crypto';
 import { copyFile, mkdir, mkdtemp, readFile, rename, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { IssuedKey } from '../../shared/api/admin';
 import { createLora, readPeftAdapter, writePeftAdapter, type PeftAdapter } from '../../shared/adapters';
 import { randomModel } from '../../shared/model/random';
@@ -41,7 +41,7 @@ import { SplitSession } from '../../shared/split';
 import { generateTokens } from '../../shared/split/generate';
 import { Tokenizer } from '../../shared/tokenizer';
 import { Rng } from '../../shared/util/rng';
-import type { Env } from '../../functions/env';
+import type { EnvVars } from '../../functions/env';
 import { connect } from '../../gpu-server/client';
 import { parseCommand, type Command } from '../args';
 import { presetConfig, writeRandomModelDir } from '../init-random';
@@ -285,7 +285,7 @@ async function benchModel(name: Plan['models'][number], modelDir: string, s3: { 
   const server: ServeProcess = await spawnServe({ modelDir, secret: secrets.SESSION_SECRET, port: 0 });
   let edge: LocalEdge | undefined;
   try {
-    const env: Env = {
+    const env: EnvVars = {
       BASE_MODEL_URLS: server.url.replace(/^http/, 'ws'),
       S3_ENDPOINT: s3.url,
       S3_BUCKET: s3.bucket,
@@ -295,7 +295,7 @@ async function benchModel(name: Plan['models'][number], modelDir: string, s3: { 
       REQUESTS_PER_MINUTE: '100000',
       ...secrets,
     };
-    edge = await startEdge({ bundle, env, port: 0 });
+    edge = await startEdge({ bundle, env, port: 0, stateDir: join(dirname(bundle), 'edge-state') });
     const { config, tokenizer } = await serverModel(server.url);
     const promptIds = tokenizer.encode(PROMPT);
     const files = benchLoraFiles(config);
@@ -326,7 +326,7 @@ async function benchModel(name: Plan['models'][number], modelDir: string, s3: { 
     // Cold loads: a fresh isolate (empty adapter cache), warmed on everything but the adapters' weights.
     await edge.stop();
     edge = undefined;
-    edge = await startEdge({ bundle, env, port: 0 });
+    edge = await startEdge({ bundle, env, port: 0, stateDir: join(dirname(bundle), 'edge-state') });
     client.url = edge.url;
     const short = 2;
     const baseName = await serverInfoName(server.url);

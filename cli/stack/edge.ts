@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { Miniflare } from 'miniflare';
-import type { Env } from '../../functions/env';
+import type { EnvVars } from '../../functions/env';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const WRANGLER = join(ROOT, 'node_modules/.bin/wrangler');
@@ -29,13 +29,16 @@ async function compatibilityDate(): Promise<string> {
   return /^compatibility_date\s*=\s*"([^"]+)"/m.exec(toml)![1];
 }
 
-export async function startEdge(o: { bundle: string; env: Env; port: number }): Promise<LocalEdge> {
+/** `stateDir` keeps the Durable Objects' storage (hosted jobs), so jobs survive a restart of the edge. */
+export async function startEdge(o: { bundle: string; env: EnvVars; port: number; stateDir: string }): Promise<LocalEdge> {
   const miniflare = new Miniflare({
     modules: true,
     scriptPath: o.bundle,
     modulesRoot: dirname(o.bundle),
     compatibilityDate: await compatibilityDate(),
     bindings: { ...o.env },
+    durableObjects: { FINE_TUNING_JOBS: 'FineTuningJob' },
+    durableObjectsPersist: o.stateDir,
     host: '127.0.0.1',
     port: o.port,
   });

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Env } from '../../functions/env';
+import type { EnvVars } from '../../functions/env';
 import { buildEdge, startEdge, type LocalEdge } from './edge';
 import { startS3, type LocalS3 } from './s3';
 import { spawnServe, type ServeProcess } from './serve-process';
@@ -23,11 +23,13 @@ export interface LocalStack {
   edgeUrl: string;
   serverUrl: string;
   s3Url: string;
-  env: Env;
+  env: EnvVars;
   s3: LocalS3;
   server: ServeProcess;
   edge: LocalEdge;
   stop(): Promise<void>;
+  /** Stops the edge and starts it again on the same port and state (a lost process, for tests). */
+  restartEdge(): Promise<void>;
 }
 
 export interface StackOptions {
@@ -36,7 +38,7 @@ export interface StackOptions {
   modelDir: string;
   ports?: { edge: number; server: number; s3: number };
   /** Overrides of the edge's vars (quotas, limits). */
-  vars?: Partial<Env>;
+  vars?: Partial<EnvVars>;
 }
 
 async function loadSecrets(dir: string): Promise<StackSecrets> {
@@ -56,17 +58,20 @@ export async function startLocalStack(o: StackOptions): Promise<LocalStack> {
   const secrets = await loadSecrets(o.dir);
   const ports = o.ports ?? { edge: 0, server: 0, s3: 0 };
   const started: { stop(): Promise<void> }[] = [];
+  let edge: LocalEdge | undefined;
   const stop = async () => {
+    await edge?.stop();
     for (const s of started.reverse()) await s.stop();
   };
   try {
+    // Each part is recorded as it comes up, so a failure of another still stops it.
+    const track = <T extends { stop(): Promise<void> }>(p: Promise<T>) => p.then((part) => (started.push(part), part));
     const [s3, server, bundle] = await Promise.all([
-      startS3({ directory: join(o.dir, 's3'), bucket: 'symbiosis', port: ports.s3 }),
-      spawnServe({ modelDir: o.modelDir, secret: secrets.SESSION_SECRET, port: ports.server }),
+      track(startS3({ directory: join(o.dir, 's3'), bucket: 'symbiosis', port: ports.s3 })),
+      track(spawnServe({ modelDir: o.modelDir, secret: secrets.SESSION_SECRET, port: ports.server })),
       buildEdge(join(o.dir, 'edge-dist')),
     ]);
-    started.push(s3, server);
-    const env: Env = {
+    const env: EnvVars = {
       BASE_MODEL_URLS: server.url.replace(/^http/, 'ws'),
       S3_ENDPOINT: s3.url,
       S3_BUCKET: s3.bucket,
@@ -76,9 +81,24 @@ export async function startLocalStack(o: StackOptions): Promise<LocalStack> {
       ...secrets,
       ...o.vars,
     };
-    const edge = await startEdge({ bundle, env, port: ports.edge });
-    started.push(edge);
-    return { edgeUrl: edge.url, serverUrl: server.url, s3Url: s3.url, env, s3, server, edge, stop };
+    const launchEdge = (port: number) => startEdge({ bundle, env, port, stateDir: join(o.dir, 'edge-state') });
+    edge = await launchEdge(ports.edge);
+    const stack: LocalStack = {
+      edgeUrl: edge.url,
+      serverUrl: server.url,
+      s3Url: s3.url,
+      env,
+      s3,
+      server,
+      edge,
+      stop,
+      async restartEdge() {
+        await edge!.stop();
+        edge = await launchEdge(Number(new URL(stack.edgeUrl).port));
+        stack.edge = edge;
+      },
+    };
+    return stack;
   } catch (e) {
     await stop();
     throw e;

@@ -17,7 +17,7 @@ import { connect, httpBase } from '../../gpu-server/client';
 import { numberOption, parseCommand, requiredString, UsageError, type Command } from '../args';
 import { serverModel } from '../split-generate';
 import { lossCurveSvg, type LossPoint } from './loss-curve';
-import { METHODS, newAdapter, type Method } from './new-adapter';
+import { METHODS, newAdapter, weightsFromServer, type Method } from '../../shared/train/new-adapter';
 import { CheckpointFolder } from './checkpoints';
 import { Progress } from './progress';
 
@@ -113,7 +113,7 @@ Options:
         seed,
       },
       config,
-      httpBase(first.url),
+      weightsFromServer(httpBase(first.url)),
     );
 
     const sequences = buildSequences(examples.map((e) => tokenizeExample(e, tokenizer)), Math.min(maxLength, config.maxSeqLen - (adapter.promptEmbeddings?.length ?? 0) / config.dim), !v['no-pack']);

@@ -70,6 +70,9 @@ export class AdapterStore {
   private async latest(tenant: string, name: string, version?: string): Promise<{ meta: AdapterVersion; versions: string[] }> {
     const versions = (await this.versions(tenant, name)).get(name);
     if (!versions) throw notFound(`no adapter named "${name}"`);
+    // Only a version listed under this adapter's own prefix may become part of a key: a
+    // caller's "../other/v…" would otherwise name another object.
+    if (version !== undefined && !versions.includes(version)) throw notFound(`adapter "${name}" has no version "${version}"`);
     return { meta: await this.meta(tenant, name, version ?? versions[versions.length - 1]), versions };
   }
 

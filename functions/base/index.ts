@@ -3,15 +3,15 @@
  * frozen weights DoRA needs, and split sessions opened with a token this edge signs. Any server
  * that cannot be reached is skipped; when none can, the request gets a 503 with Retry-After.
  */
-import type { TapAdapter } from '../../shared/adapters/taps';
+import type { ModuleName, TapAdapter } from '../../shared/adapters/taps';
 import { parseHfConfig, toHfConfig } from '../../shared/model/config';
 import type { ModelConfig } from '../../shared/model/types';
 import { webSocketChannel, type WebSocketLike } from '../../shared/protocol/channel';
 import type { Sampling } from '../../shared/protocol/messages';
 import { newTokenId, signSessionToken } from '../../shared/protocol/token';
-import { parseSafetensors, tensorToFloat32 } from '../../shared/safetensors';
 import { SplitSession } from '../../shared/split';
 import { Tokenizer } from '../../shared/tokenizer';
+import { weightsFromServer } from '../../shared/train/new-adapter';
 import { unavailable } from '../errors';
 
 export interface BaseInfo {
@@ -90,14 +90,8 @@ export class BaseModelClient {
   }
 
   /** A frozen module's weight [out, in] and bias, for DoRA's norms. */
-  weight(layer: number, module: string): Promise<{ weight: Float32Array; bias?: Float32Array }> {
-    return this.firstReachable(`weights of ${module}, layer ${layer}`, async (url) => {
-      const res = await fetch(httpUrl(url, `/v1/weights/${layer}/${module}`));
-      if (!res.ok) throw new Error(`HTTP ${res.status}`);
-      const file = parseSafetensors(new Uint8Array(await res.arrayBuffer()));
-      const bias = file.tensors.get('bias');
-      return { weight: tensorToFloat32(file.tensors.get('weight')!), bias: bias && tensorToFloat32(bias) };
-    });
+  weight(layer: number, module: ModuleName): Promise<{ weight: Float32Array; bias?: Float32Array }> {
+    return this.firstReachable(`weights of ${module}, layer ${layer}`, (url) => weightsFromServer(httpUrl(url, ''))(layer, module));
   }
 
   /** A single-use session token for one of the tenant's sessions, and a server to use it on. */
@@ -108,10 +102,10 @@ export class BaseModelClient {
     return { url: this.urls[this.next++ % this.urls.length], token, expiresAt };
   }
 
-  async openSession(tenant: string, o: { maxContext: number; adapter?: TapAdapter; sampling: Partial<Sampling> }): Promise<SplitSession> {
+  async openSession(tenant: string, o: { mode: 'inference' | 'training'; maxContext: number; adapter?: TapAdapter; sampling?: Partial<Sampling> }): Promise<SplitSession> {
     const { config } = await this.info();
     const { token } = await this.grant(tenant);
     const socket = await this.firstReachable('open a session', (url) => openSocket(`${url.replace(/\/+$/, '')}/v1/session`));
-    return SplitSession.open(webSocketChannel(socket), { token, mode: 'inference', maxContext: o.maxContext, config, adapter: o.adapter, sampling: o.sampling });
+    return SplitSession.open(webSocketChannel(socket), { token, mode: o.mode, maxContext: o.maxContext, config, adapter: o.adapter, sampling: o.sampling });
   }
 }

@@ -7,6 +7,7 @@ import type { Tenant } from '../../shared/api/admin';
 import { AdapterStore } from '../adapters/store';
 import { BaseModelClient } from '../base';
 import { Keyring } from '../crypto';
+import { FileStore } from '../files/store';
 import { parseConfig, type Config, type Env } from '../env';
 import { ObjectStore, SealedStore } from '../store';
 import { TenantDirectory } from '../tenants/directory';
@@ -16,6 +17,7 @@ export interface Deps {
   store: SealedStore;
   tenants: TenantDirectory;
   adapters: AdapterStore;
+  files: FileStore;
   base: BaseModelClient;
 }
 
@@ -37,6 +39,7 @@ export function buildDeps(env: Env): Deps {
       store,
       tenants: new TenantDirectory(store, { maxAdapters: config.MAX_ADAPTERS, maxAdapterBytes: config.MAX_ADAPTER_BYTES, requestsPerMinute: config.REQUESTS_PER_MINUTE }),
       adapters: new AdapterStore(store, base, config.MAX_ADAPTER_RANK),
+      files: new FileStore(store),
       base,
     };
     built.set(env, deps);

@@ -5,9 +5,10 @@
  */
 import { z } from 'zod';
 import { describeIssues } from '../../shared/protocol/messages';
+import type { DurableObjectNamespaceLike } from '../fine-tuning/runtime';
 
-/** The Worker's bindings, exactly as wrangler.toml and `wrangler secret put` provide them. */
-export interface Env {
+/** The Worker's vars and secrets, exactly as wrangler.toml and `wrangler secret put` provide them. */
+export interface EnvVars {
   /** One or more base-model server URLs (ws:// or wss://), comma-separated. */
   BASE_MODEL_URLS: string;
   S3_ENDPOINT: string;
@@ -26,6 +27,12 @@ export interface Env {
   SESSION_SECRET: string;
   S3_ACCESS_KEY_ID: string;
   S3_SECRET_ACCESS_KEY: string;
+}
+
+/** All the Worker's bindings. */
+export interface Env extends EnvVars {
+  /** Durable Objects: one per hosted fine-tuning job. */
+  FINE_TUNING_JOBS: DurableObjectNamespaceLike;
 }
 
 const count = (fallback: number) => z.coerce.number().int().positive().default(fallback);
@@ -63,7 +70,7 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-export function parseConfig(env: Env): Config {
+export function parseConfig(env: EnvVars): Config {
   const parsed = ConfigSchema.safeParse(env);
   if (!parsed.success) throw new ConfigError(`the edge is misconfigured: ${describeIssues(parsed.error)}`);
   return parsed.data;

@@ -6,6 +6,7 @@ import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { z } from 'zod';
 import { describeIssues } from '../../shared/protocol/messages';
+import { SealError } from '../crypto';
 import { ConfigError } from '../env';
 
 const TYPES: Record<number, string> = {
@@ -58,6 +59,12 @@ export function errorResponse(c: Context, e: ApiError): Response {
 export function onError(e: Error, c: Context): Response {
   if (e instanceof ApiError) return errorResponse(c, e);
   if (e instanceof ConfigError) return errorResponse(c, new ApiError(500, e.message, 'misconfigured'));
+  if (e instanceof SealError) {
+    // A stored object that fails authentication was tampered with or moved in the bucket: never
+    // used, logged with its key for the operator, and answered without internals.
+    console.error('edge: integrity failure', e.message);
+    return errorResponse(c, new ApiError(500, 'a stored object failed its integrity check and was not used', 'integrity_error'));
+  }
   console.error('edge: unexpected error', e);
   return errorResponse(c, new ApiError(500, 'internal error', 'internal_error'));
 }

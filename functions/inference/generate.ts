@@ -43,7 +43,7 @@ export async function generate(deps: Deps, tenant: string, r: GenerationRequest,
   const usage = (completion: number): Usage => ({ prompt_tokens: r.promptIds.length, completion_tokens: completion, total_tokens: r.promptIds.length + completion });
   if (maxTokens === 0) return { finishReason: 'length', usage: usage(0) };
 
-  const session = await deps.base.openSession(tenant, { maxContext: r.promptIds.length + maxTokens, adapter, sampling: { temperature: r.temperature, topP: r.topP, seed: r.seed } });
+  const session = await deps.base.openSession(tenant, { mode: 'inference', maxContext: r.promptIds.length + maxTokens, adapter, sampling: { temperature: r.temperature, topP: r.topP, seed: r.seed } });
   try {
     const decoder = new StreamDecoder(tokenizer, r.promptIds);
     const stops = new StopMatcher(r.stop);

@@ -7,7 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { IssuedKey } from '../../shared/api/admin';
-import type { Env } from '../../functions/env';
+import type { EnvVars } from '../../functions/env';
 import { startLocalStack, type LocalStack } from '../../cli/stack';
 import { ensureDefaultModel } from '../../shared/node/default-model';
 
@@ -25,7 +25,7 @@ export interface EdgeFixture {
   stop(): Promise<void>;
 }
 
-export async function startEdgeFixture(vars: Partial<Env> = {}): Promise<EdgeFixture> {
+export async function startEdgeFixture(vars: Partial<EnvVars> = {}): Promise<EdgeFixture> {
   const dir = await mkdtemp(join(tmpdir(), 'symbiosis-edge-'));
   const stack = await startLocalStack({ dir, modelDir: await ensureDefaultModel(MODEL_DIR), vars });
   const request = (token: string, path: string, init: { method?: string; body?: unknown } = {}) => {
