@@ -24,12 +24,13 @@ describe('engine fast ops', () => {
     }
   });
 
-  it('attentionF32 = reference attention (grouped-query, prefill and decode)', () => {
-    for (const [rows, pos0] of [[6, 0], [1, 9], [2, 300]]) {
-      const shape = { rows, pos0, nHeads: 4, nKvHeads: 2, headDim: 8 };
-      const q = random(rows * 4 * 8, 1 + rows);
-      const k = random((pos0 + rows + 3) * 2 * 8, 2 + pos0);
-      const v = random((pos0 + rows + 3) * 2 * 8, 3 + pos0);
+  it('attentionF32 = reference attention (grouped-query in pairs, threes and none; prefill and decode)', () => {
+    const cases = [[6, 0, 4, 2, 8], [1, 9, 4, 2, 8], [2, 300, 4, 2, 8], [3, 5, 6, 2, 6], [2, 7, 3, 3, 5]];
+    for (const [rows, pos0, nHeads, nKvHeads, headDim] of cases) {
+      const shape = { rows, pos0, nHeads, nKvHeads, headDim };
+      const q = random(rows * nHeads * headDim, 1 + rows);
+      const k = random((pos0 + rows + 3) * nKvHeads * headDim, 2 + pos0);
+      const v = random((pos0 + rows + 3) * nKvHeads * headDim, 3 + pos0);
       const fast = attentionF32(q, k, v, shape);
       const ref = attention(q, k, v, shape);
       expect(fast.length).toBe(ref.length);
