@@ -10,5 +10,7 @@ export interface LocalS3 {
 export async function startS3(o: { directory: string; bucket: string; port: number }): Promise<LocalS3> {
   const server = new S3rver({ address: '127.0.0.1', port: o.port, silent: true, directory: o.directory, configureBuckets: [{ name: o.bucket, configs: [] }] });
   const { address, port } = await server.run();
-  return { url: `http://${address}:${port}`, bucket: o.bucket, stop: () => server.close() };
+  let closed: Promise<void> | undefined;
+  // Idempotent: s3rver rejects a second close, and a test may stop S3 before the stack does.
+  return { url: `http://${address}:${port}`, bucket: o.bucket, stop: () => (closed ??= server.close()) };
 }

@@ -19,19 +19,51 @@ function adapterName(raw: string): string {
   return parsed.data;
 }
 
-function tooLarge(bytes: number, limit: number): ApiError {
-  return new ApiError(413, `the upload is ${bytes} bytes; this tenant's limit is ${limit} bytes`, 'upload_too_large');
+/** `bytes`: the upload's size where known (undefined: a stream cut off at the limit). */
+function tooLarge(limit: number, bytes?: number): ApiError {
+  const size = bytes === undefined ? `more than ${limit}` : String(bytes);
+  return new ApiError(413, `the upload is ${size} bytes; this tenant's limit is ${limit} bytes`, 'upload_too_large');
+}
+
+/**
+ * The body, or null as soon as it exceeds `cap` bytes: a body sent without Content-Length
+ * (chunked) is held to the same limit as a declared one instead of being buffered whole first.
+ */
+async function readCapped(req: Request, cap: number): Promise<Uint8Array | null> {
+  const chunks: Uint8Array[] = [];
+  let length = 0;
+  if (req.body) {
+    const reader = req.body.getReader();
+    for (let r = await reader.read(); !r.done; r = await reader.read()) {
+      length += r.value.length;
+      if (length > cap) {
+        await reader.cancel();
+        return null;
+      }
+      chunks.push(r.value);
+    }
+  }
+  const body = new Uint8Array(length);
+  let at = 0;
+  for (const c of chunks) {
+    body.set(c, at);
+    at += c.length;
+  }
+  return body;
 }
 
 async function readUpload(req: Request, limit: number): Promise<PeftFiles> {
   const declared = Number(req.headers.get('content-length') ?? NaN);
-  if (declared > limit + MULTIPART_OVERHEAD) throw tooLarge(declared, limit);
-  if (!/^multipart\/form-data/i.test(req.headers.get('content-type') ?? '')) {
+  if (declared > limit + MULTIPART_OVERHEAD) throw tooLarge(limit, declared);
+  const contentType = req.headers.get('content-type') ?? '';
+  if (!/^multipart\/form-data/i.test(contentType)) {
     throw badRequest(`upload the adapter as multipart/form-data with file parts ${PARTS.map((p) => `"${p}"`).join(' and ')}`, 'invalid_upload');
   }
+  const body = await readCapped(req, limit + MULTIPART_OVERHEAD);
+  if (!body) throw tooLarge(limit);
   let form: FormData;
   try {
-    form = await req.formData();
+    form = await new Response(body as Uint8Array<ArrayBuffer>, { headers: { 'content-type': contentType } }).formData();
   } catch (e) {
     throw badRequest(`the multipart body cannot be parsed: ${(e as Error).message}`, 'invalid_upload');
   }
@@ -44,7 +76,7 @@ async function readUpload(req: Request, limit: number): Promise<PeftFiles> {
     bytes.push(new Uint8Array(await (values[0] as File).arrayBuffer()));
   }
   const total = bytes[0].length + bytes[1].length;
-  if (total > limit) throw tooLarge(total, limit);
+  if (total > limit) throw tooLarge(limit, total);
   return { configJson: bytes[0], safetensors: bytes[1] };
 }
 

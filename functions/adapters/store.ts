@@ -9,7 +9,7 @@
  * authenticated tenant's id and a validated name, and sealed under that tenant's key with the
  * key as associated data. Loaded adapters are cached per isolate, bounded, with a TTL.
  */
-import type { AdapterInfo, AdapterVersion } from '../../shared/api/adapters';
+import { AdapterNameSchema, type AdapterInfo, type AdapterVersion } from '../../shared/api/adapters';
 import type { PeftAdapter } from '../../shared/adapters/adapter';
 import type { BaseModelClient } from '../base';
 import { randomId, sha256, toHex } from '../crypto';
@@ -119,6 +119,8 @@ export class AdapterStore {
 
   /** The latest version, validated and bound to the base model, from the isolate's cache when there. */
   async load(tenant: string, name: string): Promise<PeftAdapter> {
+    // `name` is an inference request's `model`, not checked by a route: only a valid name may become part of a key.
+    if (!AdapterNameSchema.safeParse(name).success) throw notFound(`no adapter named "${name}"`);
     const { meta } = await this.latest(tenant, name);
     const key = `${tenant}/${name}/${meta.version}`;
     const hit = this.loaded.get(key);

@@ -9,7 +9,7 @@ import { ApiError } from '../errors';
 import { RateLimiter } from './rate-limit';
 
 function bearer(header: string | undefined): string {
-  const m = /^Bearer (\S+)$/.exec(header ?? '');
+  const m = /^Bearer (\S+)$/i.exec(header ?? ''); // the scheme is case-insensitive (RFC 7235)
   if (!m) throw new ApiError(401, 'missing "Authorization: Bearer <key>" header', 'missing_api_key');
   return m[1];
 }

@@ -36,8 +36,11 @@ export class ObjectStore {
 
   async get(key: string): Promise<Uint8Array | null> {
     try {
-      const res = await this.call(`get ${key}`, () => this.s3.send(new GetObjectCommand({ Bucket: this.config.S3_BUCKET, Key: key })));
-      return await res.Body!.transformToByteArray();
+      // Reading the body is part of the call: a store that fails mid-answer is unavailable too.
+      return await this.call(`get ${key}`, async () => {
+        const res = await this.s3.send(new GetObjectCommand({ Bucket: this.config.S3_BUCKET, Key: key }));
+        return res.Body!.transformToByteArray();
+      });
     } catch (e) {
       if (e instanceof NoSuchKey) return null;
       throw e;

@@ -11,6 +11,7 @@ import type { SealedStore } from '../store';
 
 const SYSTEM = '_system';
 const CACHE_MS = 10_000;
+const ID_PATTERN = /^[a-z0-9]{12}$/;
 const KEY_PATTERN = /^sym_([a-z0-9]{12})_([a-z0-9]{8})_([A-Za-z0-9_-]{43})$/;
 
 /** What the store keeps: the public record plus each key's hash. */
@@ -43,7 +44,7 @@ export class TenantDirectory {
   }
 
   private async require(id: string): Promise<TenantRecord> {
-    const record = /^[a-z0-9]{12}$/.test(id) ? await this.load(id) : null;
+    const record = ID_PATTERN.test(id) ? await this.load(id) : null;
     if (!record) throw notFound(`no tenant "${id}"`);
     return record;
   }
@@ -76,8 +77,8 @@ export class TenantDirectory {
   }
 
   async list(): Promise<Tenant[]> {
-    const keys = await this.store.objects.list('tenants/');
-    const records = await Promise.all(keys.map((k) => this.require(k.slice('tenants/'.length))));
+    const ids = (await this.store.objects.list('tenants/')).map((k) => k.slice('tenants/'.length)).filter((id) => ID_PATTERN.test(id));
+    const records = await Promise.all(ids.map((id) => this.require(id)));
     return records.map(publicView).sort((a, b) => a.createdAt.localeCompare(b.createdAt));
   }
 
