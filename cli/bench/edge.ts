@@ -42,6 +42,7 @@ import { generateTokens } from '../../shared/split/generate';
 import { Tokenizer } from '../../shared/tokenizer';
 import { Rng } from '../../shared/util/rng';
 import type { EnvVars } from '../../functions/env';
+import { benchEdgeMath, renderEdgeMath, type EdgeMathResult } from './edge-math';
 import { connect } from '../../gpu-server/client';
 import { parseCommand, type Command } from '../args';
 import { presetConfig, writeRandomModelDir } from '../init-random';
@@ -59,6 +60,7 @@ const WARMUP_ADAPTER = 'bench-warmup';
 const coldAdapter = (i: number) => `bench-cold-${i}`;
 
 interface Plan {
+  quick: boolean;
   models: ('stories260K' | 'random-30m')[];
   /** Measured requests per side (after warm-up), interleaved edge / direct. */
   repeats: number;
@@ -67,8 +69,8 @@ interface Plan {
   coldLoads: number;
 }
 
-const QUICK: Plan = { models: ['stories260K'], repeats: 9, maxTokens: 32, coldLoads: 7 };
-const FULL: Plan = { models: ['stories260K', 'random-30m'], repeats: 15, maxTokens: 64, coldLoads: 9 };
+const QUICK: Plan = { quick: true, models: ['stories260K'], repeats: 9, maxTokens: 32, coldLoads: 7 };
+const FULL: Plan = { quick: false, models: ['stories260K', 'random-30m'], repeats: 15, maxTokens: 64, coldLoads: 9 };
 
 // ---- pure helpers (tested in edge.test.ts) ----
 
@@ -403,6 +405,9 @@ export async function benchEdge(plan: Plan): Promise<Record<string, unknown>> {
     await rm(dir, { recursive: true, force: true });
   }
   const [main] = results;
+  // The adapter math itself at a realistic width: the TypeScript kernel the edge runs against onnxruntime-web's wasm.
+  const math = await benchEdgeMath({ quick: plan.quick });
+  const at = (rows: number) => math.node.shapes.find((x) => x.rows === rows);
   return {
     bench: 'edge',
     prompt: PROMPT,
@@ -415,6 +420,9 @@ export async function benchEdge(plan: Plan): Promise<Record<string, unknown>> {
     edge_per_token_ms: main.edge_per_token_ms,
     direct_per_token_ms: main.direct_per_token_ms,
     models: results,
+    ort_web_speedup_decode: at(1)?.ort_speedup,
+    ort_web_speedup_prefill: at(256)?.ort_speedup,
+    edge_math: math,
     seconds: (performance.now() - t0) / 1000,
   };
 }
@@ -438,7 +446,7 @@ function table(r: Awaited<ReturnType<typeof benchEdge>>): string {
     );
   }
   const width = Math.max(...rows.map(([k]) => k.length));
-  return rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n');
+  return `${rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n')}\n\n${renderEdgeMath(r.edge_math as EdgeMathResult)}`;
 }
 
 export const benchEdgeCommand: Command = {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { LoraModule, loraScale } from './lora';
+import type { Floats } from '../model/types';
 import type { Grads } from './taps';
 import { checkOutputModule, compareGradients, randomArray } from './test-support';
 
@@ -70,5 +71,39 @@ describe('LoRA module', () => {
 
   it('rejects parameters of the wrong size', () => {
     expect(() => new LoraModule({ A: new Float32Array(3), B: new Float32Array(8), r: 2, inDim: 5, outDim: 4, scale: 1, keyA: 'A', keyB: 'B' })).toThrow(/lora_A/);
+  });
+});
+
+describe('LoRA kernels', () => {
+  // The straightforward loops loraDown / loraUp are blocked from: one sum per output, in index order.
+  function plainDelta(A: Floats, B: Floats, x: Floats, rows: number, inDim: number, outDim: number, r: number, s: number, y0: Floats, like: Floats) {
+    const h = like instanceof Float64Array ? new Float64Array(rows * r) : new Float32Array(rows * r);
+    for (let t = 0; t < rows; t++) {
+      for (let k = 0; k < r; k++) {
+        let acc = 0;
+        for (let i = 0; i < inDim; i++) acc += x[t * inDim + i] * A[k * inDim + i];
+        h[t * r + k] = acc;
+      }
+    }
+    const y = like instanceof Float64Array ? new Float64Array(rows * outDim) : new Float32Array(rows * outDim);
+    for (let t = 0; t < rows; t++) {
+      for (let o = 0; o < outDim; o++) {
+        let acc = 0;
+        for (let k = 0; k < r; k++) acc += h[t * r + k] * B[o * r + k];
+        y[t * outDim + o] = y0[t * outDim + o] + s * acc;
+      }
+    }
+    return y;
+  }
+
+  // r 19 and out 21: two blocks of eight and a tail, in both kernels.
+  it.each([Float64Array, Float32Array])('give the plain loops bit for bit (%o)', (Kind) => {
+    const [rows, inDim, outDim, r] = [3, 13, 21, 19];
+    const A = Kind.from(randomArray(r * inDim, 1));
+    const B = Kind.from(randomArray(outDim * r, 2));
+    const x = Kind.from(randomArray(rows * inDim, 3));
+    const y0 = Kind.from(randomArray(rows * outDim, 4));
+    const mod = new LoraModule({ A, B, r, inDim, outDim, scale: 0.75, keyA: 'A', keyB: 'B' });
+    expect(Array.from(mod.forwardOutput(x, y0, rows))).toEqual(Array.from(plainDelta(A, B, x, rows, inDim, outDim, r, 0.75, y0, x)));
   });
 });
