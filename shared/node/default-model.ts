@@ -4,7 +4,7 @@
  * llama2.c files are downloaded once from their public home into a cache, checked by sha256,
  * then converted to a Hugging Face directory.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
@@ -68,12 +68,16 @@ export async function stories260kSources(): Promise<Record<Stories260kFile, Uint
 
 /** A converted HF directory of the default model at `dir` (converted on first use). */
 export async function ensureDefaultModel(dir: string): Promise<string> {
-  if (existsSync(join(dir, 'config.json')) && existsSync(join(dir, 'model.safetensors'))) return dir;
+  const complete = () => existsSync(join(dir, 'config.json')) && existsSync(join(dir, 'model.safetensors'));
+  if (complete()) return dir;
   const src = await stories260kSources();
   // Convert into a sibling folder and rename, so an interrupted run never leaves half a model.
-  const partial = `${dir}.partial-${process.pid}`;
+  // Concurrent converters (test workers) each write their own folder; the first rename wins and
+  // the others discard theirs: a folder that is there is never removed under a reader.
+  const partial = `${dir}.partial-${process.pid}-${randomUUID()}`;
   await writeFolder(partial, convertLlama2c(src['stories260K.bin'], src['tok512.bin']));
-  await rm(dir, { recursive: true, force: true });
-  await rename(partial, dir);
+  if (!complete()) await rename(partial, dir).catch(() => undefined);
+  await rm(partial, { recursive: true, force: true });
+  if (!complete()) throw new Error(`could not install the default model into ${dir} (remove that folder if it holds something else)`);
   return dir;
 }
