@@ -1,17 +1,18 @@
 /** `symbiosis bench <subcommand>`: measurements that print a table and, with --json, one JSON line. */
 import { UsageError, type Command } from '../args';
 import { benchEdgeCommand } from './edge';
+import { benchFinetuneCommand } from './finetune';
 import { benchServeCommand } from './serve';
 
-const SUBCOMMANDS: Command[] = [benchServeCommand, benchEdgeCommand];
+const SUBCOMMANDS: Command[] = [benchServeCommand, benchEdgeCommand, benchFinetuneCommand];
 
 export const benchCommand: Command = {
   name: 'bench',
-  summary: 'benchmarks: bench serve (batched, multi-adapter and split decode on a random model), bench edge (edge vs direct)',
+  summary: 'benchmarks: bench serve (batched, multi-adapter and split decode on a random model), bench edge (edge vs direct), bench finetune (shared server vs dedicated model copies)',
   usage: `Usage: symbiosis bench <subcommand> [options]    (symbiosis bench <subcommand> --help for details)
 
 Subcommands:
-${SUBCOMMANDS.map((c) => `  ${c.name.padEnd(6)}  ${c.summary}`).join('\n')}`,
+${SUBCOMMANDS.map((c) => `  ${c.name.padEnd(8)}  ${c.summary}`).join('\n')}`,
   async run(argv) {
     const [name, ...rest] = argv;
     if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
