@@ -8,12 +8,10 @@ import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AdapterInfo } from '../../shared/api/adapters';
 import { createLora, writePeftAdapter, type PeftAdapter } from '../../shared/adapters';
-import { loadModelDirectory } from '../../shared/model/directory';
 import type { Model } from '../../shared/model/types';
-import { folderSource } from '../../shared/node/files';
 import { testAdapters } from '../../gpu-server/testing/fixtures';
 import { expectError, expectJson, storedKeys } from './bucket';
-import { MODEL_DIR, peftForm, startEdgeFixture, type EdgeFixture } from './stack';
+import { loadTestModel, peftForm, startEdgeFixture, type EdgeFixture } from './stack';
 
 type Files = { configJson: string; safetensors: Uint8Array };
 
@@ -46,7 +44,7 @@ describe('adapters through the edge', () => {
   let files: Record<Kind, Files>;
 
   beforeAll(async () => {
-    const [fixture, rankLimited, dir] = await Promise.all([startEdgeFixture(), startEdgeFixture({ MAX_ADAPTER_RANK: '2' }), loadModelDirectory(folderSource(MODEL_DIR))]);
+    const [fixture, rankLimited, dir] = await Promise.all([startEdgeFixture(), startEdgeFixture({ MAX_ADAPTER_RANK: '2' }), loadTestModel()]);
     fx = fixture;
     limited = rankLimited;
     model = dir.model;

@@ -9,11 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IssuedKey, Tenant } from '../../shared/api/admin';
 import type { AdapterInfo } from '../../shared/api/adapters';
 import { writePeftAdapter } from '../../shared/adapters';
-import { loadModelDirectory } from '../../shared/model/directory';
-import { folderSource } from '../../shared/node/files';
 import { testAdapters } from '../../gpu-server/testing/fixtures';
 import { bucketFiles, expectError, expectJson, filesContaining, storedKeys } from './bucket';
-import { MODEL_DIR, peftForm, startEdgeFixture, type EdgeFixture } from './stack';
+import { loadTestModel, peftForm, startEdgeFixture, type EdgeFixture } from './stack';
 
 const KEY_PATTERN = /^sym_([a-z0-9]{12})_([a-z0-9]{8})_([A-Za-z0-9_-]{43})$/;
 const DEFAULT_QUOTAS = { maxAdapters: 100, maxAdapterBytes: 64 * 1024 * 1024, requestsPerMinute: 600 };
@@ -24,7 +22,7 @@ describe('admin API and quotas through the edge', () => {
   let ia3: { configJson: string; safetensors: Uint8Array };
 
   beforeAll(async () => {
-    const [fixture, dir] = await Promise.all([startEdgeFixture(), loadModelDirectory(folderSource(MODEL_DIR))]);
+    const [fixture, dir] = await Promise.all([startEdgeFixture(), loadTestModel()]);
     fx = fixture;
     const adapters = testAdapters(dir.model);
     lora = writePeftAdapter(adapters.lora);

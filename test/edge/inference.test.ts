@@ -8,13 +8,11 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_CHAT_TEMPLATE } from '../../shared/api/openai';
 import { mergeAdapter, PROMPT_EMBEDDINGS_KEY, writePeftAdapter, type PeftAdapter } from '../../shared/adapters';
-import { loadModelDirectory } from '../../shared/model/directory';
 import type { Model } from '../../shared/model/types';
-import { folderSource } from '../../shared/node/files';
 import { generate } from '../../shared/reference/generate';
 import { StreamDecoder, Tokenizer } from '../../shared/tokenizer';
 import { testAdapters } from '../../gpu-server/testing/fixtures';
-import { MODEL_DIR, peftForm, startEdgeFixture, type EdgeFixture } from './stack';
+import { loadTestModel, peftForm, startEdgeFixture, type EdgeFixture } from './stack';
 
 const PROMPT = 'Once upon a time';
 const MAX_TOKENS = 24;
@@ -36,7 +34,7 @@ describe('inference through the edge (workerd → symbiosis serve, stories260K)'
 
   beforeAll(async () => {
     fx = await startEdgeFixture();
-    const dir = await loadModelDirectory(folderSource(MODEL_DIR));
+    const dir = await loadTestModel();
     model = dir.model;
     tokenizer = Tokenizer.fromFiles(dir.tokenizerJson as object, dir.tokenizerConfig as object);
     adapters = testAdapters(model);

@@ -11,11 +11,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IssuedKey } from '../../shared/api/admin';
 import type { AdapterInfo } from '../../shared/api/adapters';
 import { writePeftAdapter } from '../../shared/adapters';
-import { loadModelDirectory } from '../../shared/model/directory';
-import { folderSource } from '../../shared/node/files';
 import { testAdapters } from '../../gpu-server/testing/fixtures';
 import { bucketFiles, expectError, expectJson, filesContaining, objectPath, storedKeys } from './bucket';
-import { MODEL_DIR, peftForm, startEdgeFixture, type EdgeFixture } from './stack';
+import { loadTestModel, peftForm, startEdgeFixture, type EdgeFixture } from './stack';
 
 type Files = { configJson: string; safetensors: Uint8Array };
 
@@ -102,7 +100,7 @@ describe('security of the edge: isolation, integrity, confidentiality', () => {
   }
 
   beforeAll(async () => {
-    const [fixture, dir] = await Promise.all([startEdgeFixture(), loadModelDirectory(folderSource(MODEL_DIR))]);
+    const [fixture, dir] = await Promise.all([startEdgeFixture(), loadTestModel()]);
     fx = fixture;
     const adapters = testAdapters(dir.model);
     files = { lora: writePeftAdapter(adapters.lora), dora: writePeftAdapter(adapters.dora), ia3: writePeftAdapter(adapters.ia3), prompt: writePeftAdapter(adapters.prompt) };

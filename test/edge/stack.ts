@@ -10,6 +10,8 @@ import type { IssuedKey } from '../../shared/api/admin';
 import type { EnvVars } from '../../functions/env';
 import { startLocalStack, type LocalStack } from '../../cli/stack';
 import { ensureDefaultModel } from '../../shared/node/default-model';
+import { loadModelDirectory, type ModelDirectory } from '../../shared/model/directory';
+import { folderSource } from '../../shared/node/files';
 
 /** Converted once per machine, like `npm start` does. */
 export const MODEL_DIR = resolve(import.meta.dirname, '../../.dev/models/stories260K');
@@ -23,6 +25,11 @@ export interface EdgeFixture {
   /** A request as a tenant: JSON bodies are sent as JSON, FormData as multipart. */
   call(apiKey: string, path: string, init?: { method?: string; body?: unknown }): Promise<Response>;
   stop(): Promise<void>;
+}
+
+/** The default model as the stack serves it, converted first if this is a fresh checkout. */
+export async function loadTestModel(): Promise<ModelDirectory> {
+  return loadModelDirectory(folderSource(await ensureDefaultModel(MODEL_DIR)));
 }
 
 export async function startEdgeFixture(vars: Partial<EnvVars> = {}): Promise<EdgeFixture> {
