@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { basename, resolve } from 'node:path';
-import { createBackend } from '../gpu-server/backend';
+import { chooseAutoBackend, createBackend, type BackendKind } from '../gpu-server/backend';
 import { startServer } from '../gpu-server/server';
 import { numberOption, parseCommand, requiredString, UsageError, type Command } from './args';
 import { loadModelDirectory } from '../shared/model/directory';
@@ -17,7 +17,8 @@ open sessions then get a clean "shutting_down" error frame.
 
 Options:
   --model <dir>        Hugging Face model directory
-  --backend <kind>     auto | cpu | reference (default auto = cpu; the WebGPU backend is not built yet)
+  --backend <kind>     auto | cpu | reference | webgpu (default auto: webgpu on a hardware
+                       GPU adapter, else cpu; webgpu forces WebGPU, even on a software adapter)
   --port <p>           TCP port (default 8765; 0 = any free port)
   --host <h>           interface to listen on (default 127.0.0.1)
   --secret <s>         session-token secret shared with the edge (default: $SESSION_SECRET)
@@ -37,13 +38,12 @@ Options:
     const secret = (v.secret as string | undefined) ?? process.env.SESSION_SECRET;
     if (!secret) throw new UsageError('a session secret is required: --secret or SESSION_SECRET');
     const kind = (v.backend as string | undefined) ?? 'auto';
-    if (kind === 'webgpu') throw new UsageError('the WebGPU backend is not part of this build yet; use --backend cpu');
-    if (!['auto', 'cpu', 'reference'].includes(kind)) throw new UsageError(`--backend: "${kind}" is not one of auto, cpu, reference, webgpu`);
+    if (!['auto', 'cpu', 'reference', 'webgpu'].includes(kind)) throw new UsageError(`--backend: "${kind}" is not one of auto, cpu, reference, webgpu`);
     const port = numberOption('port', v.port, z.number().int().min(0).max(65535)) ?? 8765;
     const idle = numberOption('idle-timeout', v['idle-timeout'], z.number().positive()) ?? 300;
 
     const loaded = await loadModelDirectory(folderSource(modelDir));
-    const backend = await createBackend(loaded.model, kind === 'reference' ? 'reference' : 'cpu');
+    const backend = await createBackend(loaded.model, await resolveBackendKind(kind));
     const server = await startServer({
       model: loaded.model,
       name: basename(resolve(modelDir)),
@@ -54,7 +54,7 @@ Options:
       idleTimeoutMs: idle * 1000,
       tokenizer: loaded.tokenizerJson ? { tokenizerJson: loaded.tokenizerJson, tokenizerConfig: loaded.tokenizerConfig } : undefined,
     });
-    process.stderr.write(`symbiosis serve: ${backend.info.device}; listening on ${server.url}\n`);
+    process.stderr.write(`symbiosis serve: ${backend.info.name} backend, ${backend.info.device}; listening on ${server.url}\n`);
     await new Promise<void>((resolve) => {
       const stop = async (signal: string) => {
         process.stderr.write(`symbiosis serve: ${signal}, closing ${server.engine.sessions.size} session(s)\n`);
@@ -68,3 +68,11 @@ Options:
     return 0;
   },
 };
+
+/** An explicit kind as given; 'auto' as chooseAutoBackend decides, logged with its reason. */
+async function resolveBackendKind(kind: string): Promise<BackendKind> {
+  if (kind !== 'auto') return kind as BackendKind;
+  const choice = await chooseAutoBackend();
+  process.stderr.write(`symbiosis serve: --backend auto chose ${choice.kind} (${choice.reason})\n`);
+  return choice.kind;
+}

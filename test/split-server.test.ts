@@ -2,7 +2,8 @@
  * Split execution over a real WebSocket to a real `symbiosis serve` process with stories260K:
  * each adapter type applied at the taps by the split client gives the same greedy tokens as
  * the reference with the merged model (prompt tuning: as the reference fed the virtual tokens),
- * logits within 1e-4 relative; SIGTERM ends open sessions with a clean error frame.
+ * logits within 1e-4 relative; SIGTERM ends open sessions with a clean error frame. Runs once
+ * per backend: cpu, and webgpu (on lavapipe here and in CI: a missing adapter fails, not skips).
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
@@ -18,6 +19,7 @@ import { folderSource } from '../shared/node/files';
 import { createKVCache, forward } from '../shared/reference/forward';
 import { SplitSession } from '../shared/split';
 import { connect } from '../gpu-server/client';
+import { probeAdapter } from '../gpu-server/backend';
 import { distinctAdapters, testAdapters, testToken } from '../gpu-server/testing/fixtures';
 
 const run = promisify(execFile);
@@ -26,7 +28,30 @@ const SRC = resolve(ROOT, '../shared/models/stories260K');
 const SECRET = 'e2e-secret-0123456789abcdef';
 const PROMPT = [1, 403, 407, 261, 378]; // <s> Once upon a time
 
-describe('split execution against a real symbiosis serve process (stories260K)', () => {
+/** Converts stories260K into a Hugging Face directory under a fresh temporary folder. */
+async function convertStories(): Promise<{ dir: string; modelDir: string }> {
+  const dir = await mkdtemp(join(tmpdir(), 'symbiosis-split-'));
+  const modelDir = join(dir, 's260');
+  await run('node', [join(ROOT, 'bin/symbiosis.js'), 'convert-llama2c', join(SRC, 'stories260K.bin'), join(SRC, 'tok512.bin'), modelDir]);
+  return { dir, modelDir };
+}
+
+/** Spawns `symbiosis serve` and waits for its "listening on" line; `log` is its stderr so far. */
+async function startServe(modelDir: string, backend: string): Promise<{ server: ChildProcess; url: string; log: () => string }> {
+  const server = spawn('node', [join(ROOT, 'bin/symbiosis.js'), 'serve', '--model', modelDir, '--port', '0', '--backend', backend], { env: { ...process.env, SESSION_SECRET: SECRET } });
+  let err = '';
+  const url = await new Promise<string>((resolveUrl, reject) => {
+    server.stderr!.on('data', (d) => {
+      err += d;
+      const m = /listening on (http:\/\/\S+)/.exec(err);
+      if (m) resolveUrl(m[1]);
+    });
+    server.on('exit', (code) => reject(new Error(`serve exited with ${code}: ${err}`)));
+  });
+  return { server, url, log: () => err };
+}
+
+describe.each(['cpu', 'webgpu'])('split execution against a real symbiosis serve process (stories260K, %s backend)', (backendKind) => {
   let dir: string;
   let modelDir: string;
   let model: Model;
@@ -35,21 +60,10 @@ describe('split execution against a real symbiosis serve process (stories260K)',
   let adapters: Record<string, PeftAdapter>;
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'symbiosis-split-'));
-    modelDir = join(dir, 's260');
-    await run('node', [join(ROOT, 'bin/symbiosis.js'), 'convert-llama2c', join(SRC, 'stories260K.bin'), join(SRC, 'tok512.bin'), modelDir]);
+    ({ dir, modelDir } = await convertStories());
     model = (await loadModelDirectory(folderSource(modelDir))).model;
     adapters = testAdapters(model);
-    server = spawn('node', [join(ROOT, 'bin/symbiosis.js'), 'serve', '--model', modelDir, '--port', '0', '--backend', 'cpu'], { env: { ...process.env, SESSION_SECRET: SECRET } });
-    url = await new Promise<string>((resolveUrl, reject) => {
-      let err = '';
-      server.stderr!.on('data', (d) => {
-        err += d;
-        const m = /listening on (http:\/\/\S+)/.exec(err);
-        if (m) resolveUrl(m[1]);
-      });
-      server.on('exit', (code) => reject(new Error(`serve exited with ${code}: ${err}`)));
-    });
+    ({ server, url } = await startServe(modelDir, backendKind));
   });
 
   afterAll(() => {
@@ -82,7 +96,8 @@ describe('split execution against a real symbiosis serve process (stories260K)',
     session.close();
   });
 
-  it('generate --server with --adapter prints what generate prints with the merged model', async () => {
+  // The CLI's client path does not depend on the backend: once, on cpu, is enough.
+  it.runIf(backendKind === 'cpu')('generate --server with --adapter prints what generate prints with the merged model', async () => {
     const adapterDir = join(dir, 'lora');
     const { configJson, safetensors } = writePeftAdapter(adapters.lora);
     await mkdir(adapterDir, { recursive: true });
@@ -99,7 +114,9 @@ describe('split execution against a real symbiosis serve process (stories260K)',
     expect(base).not.toBe(split);
   });
 
-  it('32 concurrent sessions with 32 different adapters (mixed types and ranks) each get exactly what they get alone', async () => {
+  // Batching is backend-independent above linear(); on lavapipe this test alone takes ~15 s, and
+  // webgpu/index.test.ts already checks that stacked rows give the rows of separate calls.
+  it.runIf(backendKind === 'cpu')('32 concurrent sessions with 32 different adapters (mixed types and ranks) each get exactly what they get alone', async () => {
     const many = distinctAdapters(model, 32);
     const decode = async (i: number) => {
       const session = await open(many[i]);
@@ -122,7 +139,8 @@ describe('split execution against a real symbiosis serve process (stories260K)',
   it('serves health, info and Prometheus metrics', async () => {
     expect(await (await fetch(`${url}/healthz`)).json()).toEqual({ ok: true });
     const info = await (await fetch(`${url}/v1/info`)).json();
-    expect(info).toMatchObject({ protocol: 1, model: { dim: 64, nLayers: 5 }, backend: { name: 'cpu' }, taps: ['attn.in', 'attn.out', 'mlp.in', 'mlp.out'] });
+    expect(info).toMatchObject({ protocol: 1, model: { dim: 64, nLayers: 5 }, backend: { name: backendKind }, taps: ['attn.in', 'attn.out', 'mlp.in', 'mlp.out'] });
+    if (backendKind === 'webgpu') expect(info.backend.device).toMatch(/, f(16|32) weights$/); // the adapter, described
     const metrics = await (await fetch(`${url}/metrics`)).text();
     expect(metrics).toMatch(/symbiosis_tokens_total\{mode="inference"\} [1-9]/);
     expect(metrics).toMatch(/symbiosis_batch_rows_count\{group="qkv",direction="forward"\} [1-9]/);
@@ -135,5 +153,21 @@ describe('split execution against a real symbiosis serve process (stories260K)',
     server.kill('SIGTERM');
     await expect(session.forward([5])).rejects.toMatchObject({ code: 'shutting_down' });
     expect(await exited).toBe(0);
+  });
+});
+
+describe('symbiosis serve --backend auto', () => {
+  it('picks webgpu only on a hardware adapter, says so, and shows the choice in /v1/info', async () => {
+    const { modelDir } = await convertStories();
+    const adapter = await probeAdapter();
+    const expected = adapter && !adapter.software ? 'webgpu' : 'cpu';
+    const { server, url, log } = await startServe(modelDir, 'auto');
+    try {
+      expect(log()).toMatch(new RegExp(`--backend auto chose ${expected} \\(`));
+      const info = await (await fetch(`${url}/v1/info`)).json();
+      expect(info.backend.name).toBe(expected);
+    } finally {
+      server.kill('SIGKILL');
+    }
   });
 });

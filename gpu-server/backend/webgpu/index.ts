@@ -1,0 +1,198 @@
+/**
+ * The WebGPU backend: Dawn through npm `webgpu`, on whatever adapter Dawn finds (a GPU, or
+ * lavapipe in CI).
+ *
+ * At creation: one device with explicit limits (device.ts), the base weights uploaded once into
+ * one labelled storage buffer per (layer, group) (weights.ts), and the pipelines of the three
+ * WGSL kernels (kernels.ts). A call writes its input into a reusable input buffer, records one
+ * command encoder (the kernel, then a copy of the result to a reusable staging buffer), submits
+ * once and maps the staging buffer once. Calls run one at a time, which is what makes the
+ * reusable buffers safe; the scheduler batches rows across sessions, so that is no loss.
+ *
+ * Activations (x, dy, y, dx) are f32 everywhere; weights are f32 or f16 (device.ts).
+ */
+import type { Model, ModelConfig } from '../../../shared/model/types';
+import { BackendInputError, checkCall, groupWeights } from '../groups';
+import type { Backend, BackendInfo, WeightGroup } from '../types';
+import { describeAdapter, findAdapter, NO_ADAPTER_MESSAGE } from './adapter';
+import { GrowableBuffer } from './buffers';
+import { choosePrecision, requestDevice, type WeightPrecision, type WeightPrecisionOption } from './device';
+import { createKernels, dispatchFor, KERNEL_NEEDS, type Kernels } from './kernels';
+import { uploadGroup, weightBytes, type DeviceGroup } from './weights';
+
+export type { WeightPrecision, WeightPrecisionOption } from './device';
+
+export interface WebGpuBackendOptions {
+  /** Weight precision on the device (device.ts); default 'auto'. */
+  weights?: WeightPrecisionOption;
+  /** Where the adapter comes from; default Dawn's high-performance adapter (tests replace it). */
+  requestAdapter?: () => Promise<GPUAdapter | null>;
+}
+
+const LAYER_GROUPS = ['qkv', 'o', 'gateup', 'down'] as const;
+type Op = 'linear' | 'linearBackward';
+
+/** The per-call buffers, reused across calls (one call in flight at a time). */
+interface CallBuffers {
+  params: GPUBuffer;
+  input: GrowableBuffer;
+  output: GrowableBuffer;
+  staging: GrowableBuffer;
+}
+
+export class WebGpuBackend implements Backend {
+  readonly info: BackendInfo;
+  private queue: Promise<unknown> = Promise.resolve();
+  private disposed = false;
+  private lost: string | undefined;
+
+  private constructor(
+    private readonly config: ModelConfig,
+    private readonly device: GPUDevice,
+    private readonly kernels: Kernels,
+    private readonly groups: Map<string, DeviceGroup>,
+    private readonly buffers: CallBuffers,
+    adapter: string,
+    readonly precision: WeightPrecision,
+  ) {
+    this.info = { name: 'webgpu', device: `${adapter}, ${precision} weights` };
+    void device.lost.then((info) => {
+      if (!this.disposed) this.lost = `${info.reason}: ${info.message}`;
+    });
+  }
+
+  static async create(model: Model, opts: WebGpuBackendOptions = {}): Promise<WebGpuBackend> {
+    const adapter = await (opts.requestAdapter ?? findAdapter)();
+    if (!adapter) throw new Error(NO_ADAPTER_MESSAGE);
+    const precision = choosePrecision(adapter, opts.weights);
+    const targets = modelGroups(model);
+    const weights = targets.map(([layer, group]) => ({ layer, group, g: groupWeights(model, layer, group) }));
+    const largestBuffer = Math.max(...weights.map(({ g }) => weightBytes(g.inDim * g.outDim, precision)));
+    const device = await requestDevice(adapter, precision, { largestBuffer, ...KERNEL_NEEDS });
+    try {
+      device.pushErrorScope('out-of-memory');
+      device.pushErrorScope('validation');
+      const kernels = await createKernels(device, precision);
+      const maxOut = Math.max(...weights.map(({ g }) => g.outDim));
+      const zeros = device.createBuffer({ label: 'zero bias', size: maxOut * 4, usage: GPUBufferUsage.STORAGE });
+      const groups = new Map<string, DeviceGroup>();
+      for (const { layer, group, g } of weights) groups.set(key(layer, group), uploadGroup(device, groupLabel(layer, group), g, precision, zeros));
+      const buffers = callBuffers(device);
+      await throwScopeErrors(device, 'creating the webgpu backend');
+      return new WebGpuBackend(model.config, device, kernels, groups, buffers, describeAdapter(adapter.info), precision);
+    } catch (e) {
+      device.destroy();
+      throw e;
+    }
+  }
+
+  linear(layer: number, group: WeightGroup, x: Float32Array, rows: number): Promise<Float32Array> {
+    return this.call('linear', layer, group, x, rows);
+  }
+
+  linearBackward(layer: number, group: WeightGroup, dy: Float32Array, rows: number): Promise<Float32Array> {
+    return this.call('linearBackward', layer, group, dy, rows);
+  }
+
+  /** Checks the call (throws before the device sees anything), then runs it after the previous one. */
+  private call(op: Op, layer: number, group: WeightGroup, data: Float32Array, rows: number): Promise<Float32Array> {
+    let g: DeviceGroup;
+    try {
+      if (this.disposed) throw new Error('webgpu backend: used after dispose()');
+      if (this.lost) throw new Error(`webgpu backend: the device was lost (${this.lost})`);
+      checkCall(this.config, op, layer, group, data, rows);
+      g = this.groups.get(key(group === 'lmHead' ? 0 : layer, group))!;
+      this.checkSize(op, group, data, rows, g);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    if (rows === 0) return Promise.resolve(new Float32Array(0));
+    const result = this.queue.then(() => this.run(op, g, data, rows));
+    this.queue = result.catch(() => undefined);
+    return result;
+  }
+
+  /** A batch whose input or output would not fit one binding is refused, not split. */
+  private checkSize(op: Op, group: WeightGroup, data: Float32Array, rows: number, g: DeviceGroup): void {
+    const limit = this.device.limits.maxStorageBufferBindingSize;
+    const outBytes = rows * (op === 'linear' ? g.outDim : g.inDim) * 4;
+    if (Math.max(data.byteLength, outBytes) > limit) {
+      throw new BackendInputError(`${op}(${group}): ${rows} rows need ${Math.max(data.byteLength, outBytes)} bytes in one binding, the device allows ${limit}; send fewer rows per call`);
+    }
+    const { grid } = dispatchFor(op, rows, g.inDim, g.outDim);
+    if (Math.max(...grid) > this.device.limits.maxComputeWorkgroupsPerDimension) throw new BackendInputError(`${op}(${group}): ${rows} rows need a workgroup grid of ${grid.join('×')}, beyond the device's limit`);
+  }
+
+  /** One call on the device: write the input, one encoder, one submit, one readback. */
+  private async run(op: Op, g: DeviceGroup, data: Float32Array, rows: number): Promise<Float32Array> {
+    const { device, buffers } = this;
+    const { kernel, grid } = dispatchFor(op, rows, g.inDim, g.outDim);
+    const outBytes = rows * (op === 'linear' ? g.outDim : g.inDim) * 4;
+    const input = buffers.input.get(data.byteLength);
+    const output = buffers.output.get(outBytes);
+    const staging = buffers.staging.get(outBytes);
+    device.pushErrorScope('validation');
+    device.queue.writeBuffer(input, 0, data.buffer, data.byteOffset, data.byteLength);
+    device.queue.writeBuffer(buffers.params, 0, new Uint32Array([rows, g.inDim, g.outDim, 0]));
+    const bindGroup = device.createBindGroup({
+      label: `${kernel} call`,
+      layout: this.kernels.layout,
+      entries: [buffers.params, g.weight, g.bias, input, output].map((buffer, binding) => ({ binding, resource: { buffer } })),
+    });
+    const encoder = device.createCommandEncoder({ label: `${op} ${rows} rows` });
+    const pass = encoder.beginComputePass({ label: kernel });
+    pass.setPipeline(this.kernels.pipelines[kernel]);
+    pass.setBindGroup(0, bindGroup);
+    pass.dispatchWorkgroups(grid[0], grid[1]);
+    pass.end();
+    encoder.copyBufferToBuffer(output, 0, staging, 0, outBytes);
+    device.queue.submit([encoder.finish()]);
+    const error = device.popErrorScope();
+    await staging.mapAsync(GPUMapMode.READ, 0, outBytes);
+    const result = new Float32Array(staging.getMappedRange(0, outBytes).slice(0));
+    staging.unmap();
+    const e = await error;
+    if (e) throw new Error(`webgpu backend: ${op} failed validation: ${e.message}`);
+    return result;
+  }
+
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    await this.queue;
+    this.groups.clear();
+    this.device.destroy();
+  }
+}
+
+/** Every (layer, group) the backend holds: the four layer groups of each layer, then lmHead. */
+function modelGroups(model: Model): [number, WeightGroup][] {
+  const targets = model.weights.layers.flatMap((_, l) => LAYER_GROUPS.map((g): [number, WeightGroup] => [l, g]));
+  targets.push([0, 'lmHead']);
+  return targets;
+}
+
+function callBuffers(device: GPUDevice): CallBuffers {
+  const { maxStorageBufferBindingSize: binding, maxBufferSize } = device.limits;
+  return {
+    params: device.createBuffer({ label: 'linear params', size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST }),
+    input: new GrowableBuffer(device, 'linear input (x or dy)', GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST, binding),
+    output: new GrowableBuffer(device, 'linear output (y or dx)', GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC, binding),
+    staging: new GrowableBuffer(device, 'linear readback', GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, maxBufferSize),
+  };
+}
+
+/** Pops the validation and out-of-memory scopes pushed (in that order) before `what`. */
+async function throwScopeErrors(device: GPUDevice, what: string): Promise<void> {
+  const [validation, oom] = [await device.popErrorScope(), await device.popErrorScope()];
+  const error = validation ?? oom;
+  if (error) throw new Error(`${what}: ${error.message}`);
+}
+
+function key(layer: number, group: WeightGroup): string {
+  return `${layer}:${group}`;
+}
+
+function groupLabel(layer: number, group: WeightGroup): string {
+  return group === 'lmHead' ? 'lmHead' : `layer ${layer} ${group}`;
+}
