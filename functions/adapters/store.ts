@@ -112,9 +112,14 @@ export class AdapterStore {
 
   async files(tenant: string, name: string, version?: string): Promise<PeftFiles & { meta: AdapterVersion }> {
     const { meta } = await this.latest(tenant, name, version);
-    const packed = await this.store.get(tenant, `${prefix(tenant, name)}${meta.version}`);
-    if (!packed) throw notFound(`adapter "${name}" version "${meta.version}" is missing its weights`);
-    return { ...unpack(packed), meta };
+    return { ...(await this.weights(tenant, meta)), meta };
+  }
+
+  /** The stored files of a version already resolved (its meta read). */
+  private async weights(tenant: string, meta: AdapterVersion): Promise<PeftFiles> {
+    const packed = await this.store.get(tenant, `${prefix(tenant, meta.name)}${meta.version}`);
+    if (!packed) throw notFound(`adapter "${meta.name}" version "${meta.version}" is missing its weights`);
+    return unpack(packed);
   }
 
   /** The latest version, validated and bound to the base model, from the isolate's cache when there. */
@@ -125,7 +130,7 @@ export class AdapterStore {
     const key = `${tenant}/${name}/${meta.version}`;
     const hit = this.loaded.get(key);
     if (hit) return hit;
-    const files = await this.files(tenant, name, meta.version);
+    const files = await this.weights(tenant, meta);
     const { adapter } = await validateAdapter(parseConfigJson(files.configJson), files.safetensors, this.base, Number.MAX_SAFE_INTEGER);
     this.loaded.set(key, adapter);
     return adapter;
