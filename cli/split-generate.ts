@@ -1,30 +1,16 @@
 /** Generation through a base-model server: the adapter runs here, at the taps. */
 import type { TapAdapter } from '../shared/adapters/taps';
-import { parseHfConfig } from '../shared/model/config';
 import type { ModelConfig } from '../shared/model/types';
 import { newTokenId, signSessionToken } from '../shared/protocol/token';
 import type { SamplingParams } from '../shared/reference/sampling';
 import { SplitSession } from '../shared/split';
 import { generateTokens } from '../shared/split/generate';
-import { Tokenizer } from '../shared/tokenizer';
+import { fetchServedModel, type ServedModel } from '../shared/split/served-model';
 import { connect, httpBase } from '../gpu-server/client';
-import { toHfConfig } from '../shared/model/config';
-
-async function getJson(url: string): Promise<unknown> {
-  const res = await fetch(url).catch((e: Error) => {
-    throw new Error(`cannot reach ${url}: ${e.message}`);
-  });
-  if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
-  return res.json();
-}
 
 /** The served model's config and tokenizer, from the server itself. */
-export async function serverModel(server: string): Promise<{ config: ModelConfig; tokenizer: Tokenizer }> {
-  const base = httpBase(server);
-  const info = (await getJson(`${base}/v1/info`)) as { model: ModelConfig };
-  const config = parseHfConfig(toHfConfig(info.model), { bos_token_id: info.model.bosTokenId, eos_token_id: info.model.eosTokenIds });
-  const tok = (await getJson(`${base}/v1/tokenizer`)) as { tokenizerJson: object; tokenizerConfig?: object };
-  return { config, tokenizer: Tokenizer.fromFiles(tok.tokenizerJson, tok.tokenizerConfig) };
+export function serverModel(server: string): Promise<ServedModel> {
+  return fetchServedModel(httpBase(server));
 }
 
 export interface SplitGenerateOptions {

@@ -17,7 +17,8 @@ import { connect, httpBase } from '../../gpu-server/client';
 import { numberOption, parseCommand, requiredString, UsageError, type Command } from '../args';
 import { serverModel } from '../split-generate';
 import { lossCurveSvg, type LossPoint } from './loss-curve';
-import { METHODS, newAdapter, weightsFromServer, type Method } from '../../shared/train/new-adapter';
+import { weightsFromServer } from '../../shared/split/served-model';
+import { METHODS, newAdapter, type Method } from '../../shared/train/new-adapter';
 import { CheckpointFolder } from './checkpoints';
 import { Progress } from './progress';
 

@@ -9,7 +9,7 @@ import { parsePeftConfig, type PeftConfig } from '../../shared/adapters/config';
 import { adapterType, type PeftAdapter } from '../../shared/adapters/adapter';
 import { readPeftAdapter } from '../../shared/adapters/peft-files';
 import { resolveTargets, type AdapterTarget } from '../../shared/adapters/targets';
-import type { Floats } from '../../shared/model/types';
+import { prefetchedBase } from '../../shared/adapters/frozen-base';
 import type { BaseModelClient } from '../base';
 import { badRequest } from '../errors';
 
@@ -40,15 +40,8 @@ export async function validateAdapter(configJson: unknown, safetensors: Uint8Arr
     const targets = config.peft_type === 'PROMPT_TUNING' ? [] : resolveTargets(config, model);
     const rank = highestRank(config, targets);
     if (rank !== null && rank > maxRank) throw new AdapterError(`adapter_config.json: rank ${rank} exceeds this deployment's limit of ${maxRank}`);
-    const frozen = new Map<string, { weight: Float32Array; bias?: Float32Array }>();
-    if (adapterType(config) === 'DORA') {
-      await Promise.all(targets.map(async (t) => frozen.set(`${t.layer}.${t.module}`, await base.weight(t.layer, t.module))));
-    }
-    const adapter = readPeftAdapter(configJson, safetensors, {
-      config: model,
-      weight: (layer, module): Floats => frozen.get(`${layer}.${module}`)!.weight,
-      bias: (layer, module) => frozen.get(`${layer}.${module}`)?.bias,
-    });
+    const frozen = adapterType(config) === 'DORA' ? targets : [];
+    const adapter = readPeftAdapter(configJson, safetensors, await prefetchedBase(model, frozen, (layer, module) => base.weight(layer, module)));
     return { adapter, config, targets, rank };
   } catch (e) {
     if (e instanceof AdapterError) throw badRequest(e.message, 'invalid_adapter');

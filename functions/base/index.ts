@@ -4,22 +4,12 @@
  * that cannot be reached is skipped; when none can, the request gets a 503 with Retry-After.
  */
 import type { ModuleName, TapAdapter } from '../../shared/adapters/taps';
-import { parseHfConfig, toHfConfig } from '../../shared/model/config';
-import type { ModelConfig } from '../../shared/model/types';
 import { webSocketChannel, type WebSocketLike } from '../../shared/protocol/channel';
 import type { Sampling } from '../../shared/protocol/messages';
 import { newTokenId, signSessionToken } from '../../shared/protocol/token';
 import { SplitSession } from '../../shared/split';
-import { Tokenizer } from '../../shared/tokenizer';
-import { weightsFromServer } from '../../shared/train/new-adapter';
+import { fetchServedModel, weightsFromServer, type ServedModel } from '../../shared/split/served-model';
 import { unavailable } from '../errors';
-
-export interface BaseInfo {
-  /** The `model` id of the base model itself. */
-  name: string;
-  config: ModelConfig;
-  tokenizer: Tokenizer;
-}
 
 /** What one tenant may hold on the server at once (the server enforces it from the token). */
 const SESSION_LIMITS = { maxSessions: 32, maxMemoryBytes: 2 ** 30 };
@@ -47,7 +37,7 @@ function openSocket(url: string): Promise<WebSocketLike> {
 }
 
 export class BaseModelClient {
-  private infoPromise?: Promise<BaseInfo>;
+  private infoPromise?: Promise<ServedModel>;
   private next = 0;
 
   constructor(
@@ -70,19 +60,8 @@ export class BaseModelClient {
     throw unavailable(`the base-model server is unavailable (${what}; ${failures.join('; ')})`);
   }
 
-  private async getJson(url: string, path: string): Promise<unknown> {
-    const res = await fetch(httpUrl(url, path));
-    if (!res.ok) throw new Error(`GET ${path}: HTTP ${res.status}`);
-    return res.json();
-  }
-
-  info(): Promise<BaseInfo> {
-    this.infoPromise ??= this.firstReachable('model info', async (url) => {
-      const info = (await this.getJson(url, '/v1/info')) as { name: string; model: ModelConfig };
-      const tok = (await this.getJson(url, '/v1/tokenizer')) as { tokenizerJson: object; tokenizerConfig?: object };
-      const config = parseHfConfig(toHfConfig(info.model), { bos_token_id: info.model.bosTokenId, eos_token_id: info.model.eosTokenIds });
-      return { name: info.name, config, tokenizer: Tokenizer.fromFiles(tok.tokenizerJson, tok.tokenizerConfig) };
-    }).catch((e) => {
+  info(): Promise<ServedModel> {
+    this.infoPromise ??= this.firstReachable('model info', (url) => fetchServedModel(httpUrl(url, ''))).catch((e) => {
       this.infoPromise = undefined; // retry on the next request rather than caching an outage
       throw e;
     });
