@@ -13,7 +13,7 @@ import { z } from 'zod';
 import { toHfConfig } from '../shared/model/config';
 import { randomModel } from '../shared/model/random';
 import type { Model, ModelConfig } from '../shared/model/types';
-import { weightsToTensors } from '../shared/model/weights';
+import { expectedTensors, weightsToTensors } from '../shared/model/weights';
 import { writeFolder } from '../shared/node/files';
 import { HOST_IS_LITTLE_ENDIAN } from '../shared/safetensors/dtypes';
 import { numberOption, parseCommand, requiredString, UsageError, type Command } from './args';
@@ -45,9 +45,9 @@ export function presetConfig(name: string): ModelConfig {
 }
 
 /** Every stored parameter (tied embeddings once). */
-export function parameterCount(model: Model): number {
+export function parameterCount(config: ModelConfig): number {
   let n = 0;
-  for (const t of weightsToTensors(model).values()) n += t.data.length;
+  for (const shape of expectedTensors(config).values()) n += shape.reduce((a, b) => a * b, 1);
   return n;
 }
 
@@ -119,7 +119,7 @@ Options:
     const seed = numberOption('seed', v.seed, z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)) ?? 0;
     const model = randomModel(config, seed);
     await writeRandomModelDir(out, model);
-    process.stderr.write(`init-random: ${parameterCount(model).toLocaleString('en-US')} parameters (preset ${v.preset}, seed ${seed}) written to ${out}\n`);
+    process.stderr.write(`init-random: ${parameterCount(model.config).toLocaleString('en-US')} parameters (preset ${v.preset}, seed ${seed}) written to ${out}\n`);
     return 0;
   },
 };

@@ -26,7 +26,6 @@
  * stories260K's tokenizer copied in, so the edge can encode the prompt and stream text; see
  * ensureRandom30m) for more realistic per-token costs. No assertion on any number: this reports.
  */
-import { randomBytes } from 'node:crypto';
 import { copyFile, mkdir, mkdtemp, readFile, rename, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -41,13 +40,14 @@ import { SplitSession } from '../../shared/split';
 import { generateTokens } from '../../shared/split/generate';
 import { Tokenizer } from '../../shared/tokenizer';
 import { Rng } from '../../shared/util/rng';
-import type { EnvVars } from '../../functions/env';
 import { benchEdgeMath, renderEdgeMath, type EdgeMathResult } from './edge-math';
 import { connect } from '../../gpu-server/client';
 import { parseCommand, type Command } from '../args';
 import { presetConfig, writeRandomModelDir } from '../init-random';
+import { parameterCount } from '../init-random';
 import { serverModel } from '../split-generate';
 import { buildEdge, startEdge, type LocalEdge } from '../stack/edge';
+import { localEdgeVars, newSecrets } from '../stack';
 import { startS3 } from '../stack/s3';
 import { spawnServe, type ServeProcess } from '../stack/serve-process';
 
@@ -276,27 +276,12 @@ const DESCRIPTIONS: Record<Plan['models'][number], string> = {
   'random-30m': "random Llama of init-random's 30m shape (seed 0, non-text token rows zeroed, stories260K's tokenizer)",
 };
 
-function paramsOf(c: ModelConfig): number {
-  const kv = c.nKvHeads * c.headDim;
-  const layer = c.dim * (c.nHeads * c.headDim) * 2 + 2 * c.dim * kv + 3 * c.dim * c.hiddenDim + 2 * c.dim;
-  return c.nLayers * layer + c.vocabSize * c.dim * (c.tieWordEmbeddings ? 1 : 2) + c.dim;
-}
-
 async function benchModel(name: Plan['models'][number], modelDir: string, s3: { url: string; bucket: string }, bundle: string, plan: Plan): Promise<ModelResult> {
-  const secrets = { MASTER_KEY: randomBytes(32).toString('base64'), ADMIN_TOKEN: randomBytes(32).toString('base64url'), SESSION_SECRET: randomBytes(32).toString('base64url') };
+  const secrets = newSecrets();
   const server: ServeProcess = await spawnServe({ modelDir, secret: secrets.SESSION_SECRET, port: 0 });
   let edge: LocalEdge | undefined;
   try {
-    const env: EnvVars = {
-      BASE_MODEL_URLS: server.url.replace(/^http/, 'ws'),
-      S3_ENDPOINT: s3.url,
-      S3_BUCKET: s3.bucket,
-      S3_REGION: 'us-east-1',
-      S3_ACCESS_KEY_ID: 'S3RVER',
-      S3_SECRET_ACCESS_KEY: 'S3RVER',
-      REQUESTS_PER_MINUTE: '100000',
-      ...secrets,
-    };
+    const env = localEdgeVars(server.url, s3, secrets, { REQUESTS_PER_MINUTE: '100000' });
     edge = await startEdge({ bundle, env, port: 0, stateDir: join(dirname(bundle), 'edge-state') });
     const { config, tokenizer } = await serverModel(server.url);
     const promptIds = tokenizer.encode(PROMPT);
@@ -353,7 +338,7 @@ async function benchModel(name: Plan['models'][number], modelDir: string, s3: { 
     return {
       model: name,
       description: DESCRIPTIONS[name],
-      params: paramsOf(config),
+      params: parameterCount(config),
       adapter_bytes: files.safetensors.length + files.configJson.length,
       repeats: plan.repeats,
       max_tokens: plan.maxTokens,

@@ -123,7 +123,7 @@ export async function benchServe(plan: Plan): Promise<Record<string, unknown>> {
   const config = presetConfig(plan.preset);
   const t0 = performance.now();
   const model = randomModel(config, 0);
-  const params = parameterCount(model);
+  const params = parameterCount(config);
   const P = linearParams(config);
   log(`preset ${plan.preset}: ${params.toLocaleString('en-US')} parameters (${P.toLocaleString('en-US')} in linear layers), ${plan.steps} decode steps per session`);
 

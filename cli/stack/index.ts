@@ -41,16 +41,30 @@ export interface StackOptions {
   vars?: Partial<EnvVars>;
 }
 
+export function newSecrets(): StackSecrets {
+  return { MASTER_KEY: randomBytes(32).toString('base64'), ADMIN_TOKEN: randomBytes(32).toString('base64url'), SESSION_SECRET: randomBytes(32).toString('base64url') };
+}
+
 async function loadSecrets(dir: string): Promise<StackSecrets> {
   const file = join(dir, 'secrets.json');
   if (existsSync(file)) return JSON.parse(await readFile(file, 'utf8')) as StackSecrets;
-  const secrets: StackSecrets = {
-    MASTER_KEY: randomBytes(32).toString('base64'),
-    ADMIN_TOKEN: randomBytes(32).toString('base64url'),
-    SESSION_SECRET: randomBytes(32).toString('base64url'),
-  };
+  const secrets = newSecrets();
   await writeFile(file, JSON.stringify(secrets, null, 2), { mode: 0o600 });
   return secrets;
+}
+
+/** The edge's vars and secrets for a local server and s3rver (which ignores credentials). */
+export function localEdgeVars(serverUrl: string, s3: Pick<LocalS3, 'url' | 'bucket'>, secrets: StackSecrets, vars: Partial<EnvVars> = {}): EnvVars {
+  return {
+    BASE_MODEL_URLS: serverUrl.replace(/^http/, 'ws'),
+    S3_ENDPOINT: s3.url,
+    S3_BUCKET: s3.bucket,
+    S3_REGION: 'us-east-1',
+    S3_ACCESS_KEY_ID: 'S3RVER',
+    S3_SECRET_ACCESS_KEY: 'S3RVER',
+    ...secrets,
+    ...vars,
+  };
 }
 
 export async function startLocalStack(o: StackOptions): Promise<LocalStack> {
@@ -71,16 +85,7 @@ export async function startLocalStack(o: StackOptions): Promise<LocalStack> {
       track(spawnServe({ modelDir: o.modelDir, secret: secrets.SESSION_SECRET, port: ports.server })),
       buildEdge(join(o.dir, 'edge-dist')),
     ]);
-    const env: EnvVars = {
-      BASE_MODEL_URLS: server.url.replace(/^http/, 'ws'),
-      S3_ENDPOINT: s3.url,
-      S3_BUCKET: s3.bucket,
-      S3_REGION: 'us-east-1',
-      S3_ACCESS_KEY_ID: 'S3RVER',
-      S3_SECRET_ACCESS_KEY: 'S3RVER',
-      ...secrets,
-      ...o.vars,
-    };
+    const env = localEdgeVars(server.url, s3, secrets, o.vars);
     const launchEdge = (port: number) => startEdge({ bundle, env, port, stateDir: join(o.dir, 'edge-state') });
     edge = await launchEdge(ports.edge);
     const stack: LocalStack = {
