@@ -9,7 +9,12 @@
  *   gateup [2·hiddenDim, dim]  (gate rows first, then up)                 — tap mlp.in
  *   down   [dim, hiddenDim]                                               — tap mlp.out
  *   lmHead [vocabSize, dim]   (layer is ignored)
+ *
+ * Attention has no weights but is a heavy op too (a training step's backward is five
+ * [rows × rows × headDim] products per head); it runs per session, over the session's own K/V.
  */
+import type { AttentionShape } from '../../shared/reference/ops';
+
 export const WEIGHT_GROUPS = ['qkv', 'o', 'gateup', 'down', 'lmHead'] as const;
 export type WeightGroup = (typeof WEIGHT_GROUPS)[number];
 
@@ -25,6 +30,16 @@ export interface Backend {
   linear(layer: number, group: WeightGroup, x: Float32Array, rows: number): Promise<Float32Array>;
   /** dx [rows, in] = dy [rows, out] · W: the input gradient of a frozen weight group (no weight gradient, ever). */
   linearBackward(layer: number, group: WeightGroup, dy: Float32Array, rows: number): Promise<Float32Array>;
+  /** Causal grouped-query attention (shared/reference/ops attention): q [rows, nHeads·headDim] after RoPE, k, v [≥ pos0 + rows, nKvHeads·headDim] → [rows, nHeads·headDim]. */
+  attention(q: Float32Array, k: Float32Array, v: Float32Array, shape: AttentionShape): Promise<Float32Array>;
+  /** Its backward, probabilities recomputed: dq [rows, nHeads·headDim], dk and dv [pos0 + rows, nKvHeads·headDim]. */
+  attentionBackward(dOut: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, shape: AttentionShape): Promise<AttentionGradients>;
   /** Releases native resources. */
   dispose(): Promise<void>;
+}
+
+export interface AttentionGradients {
+  dq: Float32Array;
+  dk: Float32Array;
+  dv: Float32Array;
 }

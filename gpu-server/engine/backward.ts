@@ -4,7 +4,7 @@
  * reverse order. The server never computes a weight gradient: the base is frozen.
  */
 import type { ModuleName, TapName } from '../../shared/adapters/taps';
-import { add, addInPlace, attentionBackward, rmsnormBackward, ropeBackward, siluMulBackward } from '../../shared/reference/ops';
+import { add, addInPlace, rmsnormBackward, ropeBackward, siluMulBackward } from '../../shared/reference/ops';
 import { checkTensor } from '../../shared/protocol/exchange';
 import { joinGroup, type LayerTrace, type StepContext } from './forward';
 import { moduleDims, TAP_GROUP } from '../../shared/model/dims';
@@ -50,10 +50,10 @@ async function layerBackward(ctx: StepContext, layer: number, dOut: Float32Array
   // attention: h' = h + o, o = a·Woᵀ, a = attention(rope(q), rope(k), v)
   const da = await groupBackward(ctx, layer, 'attn.out', { o_proj: dhMid }, rows); // [rows, qDim]
   const kv = ctx.session.kv.layers[layer];
-  const { dq, dk, dv } = attentionBackward(da, t.q, kv.k, kv.v, { rows, pos0: 0, nHeads, nKvHeads, headDim });
+  const { dq, dk, dv } = await ctx.backend.attentionBackward(da, t.q, kv.k, kv.v, { rows, pos0: 0, nHeads, nKvHeads, headDim });
   const dq0 = ropeBackward(dq, rows, nHeads, headDim, 0, ropeTheta); // [rows, qDim]
   const dk0 = ropeBackward(dk, rows, nKvHeads, headDim, 0, ropeTheta); // [rows, kvDim]
-  const dx = await groupBackward(ctx, layer, 'attn.in', { q_proj: dq0, k_proj: dk0, v_proj: dv as Float32Array }, rows); // [rows, dim]
+  const dx = await groupBackward(ctx, layer, 'attn.in', { q_proj: dq0, k_proj: dk0, v_proj: dv }, rows); // [rows, dim]
   return add(dhMid, rmsnormBackward(dx, t.h, w.attnNorm, rows, dim, rmsNormEps));
 }
 

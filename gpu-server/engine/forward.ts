@@ -7,7 +7,8 @@
 import type { ModelConfig, ModelWeights } from '../../shared/model/types';
 import type { ModuleName, TapName } from '../../shared/adapters/taps';
 import { add, concatRows, gather, rmsnorm, siluMul } from '../../shared/reference/ops';
-import { attentionF32 as attention, ropeF32 as rope } from './fastops';
+import { ropeF32 as rope } from '../backend/fastops';
+import type { Backend } from '../backend/types';
 import type { Batcher } from './batcher';
 import { joinColumns, splitColumns } from './columns';
 import { checkTensor, type TapExchange } from '../../shared/protocol/exchange';
@@ -19,6 +20,8 @@ export interface StepContext {
   /** Only the small per-layer vectors (norms) and the embedding table are read here; matrices live in the backend. */
   weights: ModelWeights;
   batcher: Batcher;
+  /** For attention, which is per session (its own KV cache), not batched. */
+  backend: Backend;
   exchange: TapExchange;
   session: EngineSession;
 }
@@ -78,7 +81,7 @@ async function layerForward(ctx: StepContext, layer: number, h: Float32Array, ro
   const kv = ctx.session.kv.layers[layer];
   kv.k.set(k, pos0 * kvDim);
   kv.v.set(qkv.v_proj!, pos0 * kvDim);
-  const a = attention(q, kv.k, kv.v, { rows, pos0, nHeads, nKvHeads, headDim }); // [rows, qDim]
+  const a = await ctx.backend.attention(q, kv.k, kv.v, { rows, pos0, nHeads, nKvHeads, headDim }); // [rows, qDim]
   const { o_proj: o } = await group(ctx, layer, 'attn.out', a, rows); // [rows, dim]
   const hMid = add(h, o!); // [rows, dim]
 

@@ -5,7 +5,8 @@
 import type { Model } from '../../shared/model/types';
 import type { TokenClaims } from '../../shared/protocol/token';
 import type { TapPlanEntry } from '../../shared/protocol/messages';
-import { crossEntropy, crossEntropyBackward, rmsnormBackward, softmax } from '../../shared/reference/ops';
+import { rmsnormBackward, softmax } from '../../shared/reference/ops';
+import { crossEntropyWithGradient } from './loss';
 import type { SamplingParams } from '../../shared/reference/sampling';
 import type { Backend } from '../backend/types';
 import { Batcher, type BatchObserver } from './batcher';
@@ -77,7 +78,7 @@ export class Engine {
   }
 
   private context(session: EngineSession, exchange: TapExchange): StepContext {
-    return { config: this.model.config, weights: this.model.weights, batcher: this.batcher, exchange, session };
+    return { config: this.model.config, weights: this.model.weights, batcher: this.batcher, backend: this.backend, exchange, session };
   }
 
   /** Inference: appends tokens to the cache and samples the next token from the last row. */
@@ -124,11 +125,10 @@ export class Engine {
     const trace: LayerTrace[] = [];
     const { xf, hReal } = await forwardStep(this.context(session, exchange), tokens, trace);
     const logits = await this.batcher.linear(0, 'lmHead', xf, n); // [n, vocab]
-    const targetList = Array.from(targets);
-    const maskList = Array.from(mask);
-    const loss = crossEntropy(logits, targetList, maskList, n, vocabSize);
-    // dL/dh at the top right away, so the trace never holds [n, vocab] logits.
-    const dLogits = crossEntropyBackward(logits, targetList, maskList, n, vocabSize);
+    // dL/dh at the top right away, so the trace never holds [n, vocab] logits; the gradient
+    // overwrites the logits unless the caller wants them back.
+    const dLogits = opts.returnLogits ? new Float32Array(logits.length) : logits;
+    const loss = crossEntropyWithGradient(logits, targets, mask, vocabSize, dLogits);
     const dxf = await this.batcher.linearBackward(0, 'lmHead', dLogits, n); // [n, dim]
     const dhFinal = new Float32Array(rows * dim);
     dhFinal.set(rmsnormBackward(dxf, hReal, this.model.weights.finalNorm, n, dim, rmsNormEps), session.promptTokens * dim);

@@ -26,7 +26,7 @@ export class EngineSession {
   readonly plan: TapPlan;
   readonly prompt?: Float32Array;
   readonly promptTokens: number;
-  readonly kv: KVCache;
+  readonly kv: KVCache<Float32Array>;
   readonly sampler: Sampler;
   /** The last training forward's activations, kept for its backward. */
   trace?: { layers: LayerTrace[]; rows: number; dhFinal: Float32Array };

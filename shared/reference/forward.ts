@@ -18,18 +18,20 @@ import { project } from './modules';
 
 // ─── KV cache ───────────────────────────────────────────────────────────────────────────────
 
-export interface LayerKV {
-  k: Floats; // [maxSeq, nKvHeads*headDim], keys after RoPE
-  v: Floats; // [maxSeq, nKvHeads*headDim]
+export interface LayerKV<T extends Floats = Floats> {
+  k: T; // [maxSeq, nKvHeads*headDim], keys after RoPE
+  v: T; // [maxSeq, nKvHeads*headDim]
 }
 
-export interface KVCache {
+export interface KVCache<T extends Floats = Floats> {
   readonly maxSeq: number;
-  readonly layers: LayerKV[]; // [nLayers]
+  readonly layers: LayerKV<T>[]; // [nLayers]
   /** Positions filled so far (virtual prompt tokens included); the next row goes here. */
   length: number;
 }
 
+export function createKVCache(config: ModelConfig, maxSeq: number): KVCache<Float32Array>;
+export function createKVCache(config: ModelConfig, maxSeq: number, float64: boolean): KVCache;
 export function createKVCache(config: ModelConfig, maxSeq: number, float64 = false): KVCache {
   if (!Number.isInteger(maxSeq) || maxSeq <= 0) throw new Error(`createKVCache: maxSeq must be a positive integer, got ${maxSeq}`);
   if (maxSeq > config.maxSeqLen) throw new Error(`createKVCache: maxSeq ${maxSeq} exceeds the model's max_position_embeddings ${config.maxSeqLen}`);

@@ -213,9 +213,11 @@ export interface AttentionShape {
   headDim: number;
 }
 
-function checkAttention(q: Floats, k: Floats, v: Floats, s: AttentionShape): void {
+/** Checks an attention call's shapes (and its backward's dOut); every implementation calls it first. */
+export function checkAttention(q: Floats, k: Floats, v: Floats, s: AttentionShape, dOut?: Floats): void {
   if (s.nHeads % s.nKvHeads !== 0) throw new Error(`attention: nHeads ${s.nHeads} is not a multiple of nKvHeads ${s.nKvHeads}`);
   checkShape('attention q', q, s.rows * s.nHeads * s.headDim);
+  if (dOut) checkShape('attentionBackward dOut', dOut, s.rows * s.nHeads * s.headDim);
   const needed = (s.pos0 + s.rows) * s.nKvHeads * s.headDim;
   if (k.length < needed || v.length < needed) throw new Error(`attention: K/V hold fewer than ${s.pos0 + s.rows} positions`);
 }
@@ -284,9 +286,8 @@ export function attention<T extends Floats>(q: T, k: Floats, v: Floats, shape: A
  * dOut [rows, nHeads*headDim] → dq [rows, nHeads*headDim], dk, dv [pos0+rows, nKvHeads*headDim]
  */
 export function attentionBackward<T extends Floats>(dOut: T, q: Floats, k: Floats, v: Floats, shape: AttentionShape): { dq: T; dk: T; dv: T } {
-  checkAttention(q, k, v, shape);
+  checkAttention(q, k, v, shape, dOut);
   const { rows, pos0, nHeads, nKvHeads, headDim } = shape;
-  checkShape('attentionBackward dOut', dOut, rows * nHeads * headDim);
   const qDim = nHeads * headDim;
   const kvDim = nKvHeads * headDim;
   const group = nHeads / nKvHeads;

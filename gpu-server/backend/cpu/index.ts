@@ -24,7 +24,9 @@
 import * as ort from 'onnxruntime-node';
 import type { Model, ModelConfig } from '../../../shared/model/types';
 import { checkCall, groupWeights } from '../groups';
-import type { Backend, BackendInfo, WeightGroup } from '../types';
+import type { AttentionShape } from '../../../shared/reference/ops';
+import type { AttentionGradients, Backend, BackendInfo, WeightGroup } from '../types';
+import { OrtAttention } from './attention';
 import { dynamicBackwardModel } from './onnx-model';
 import { ConstantWeightSession, defaultThreads, ORT_VERSION, runSession, sessionOptions } from './sessions';
 
@@ -59,6 +61,7 @@ export class CpuBackend implements Backend {
     private readonly forward: Map<string, ConstantWeightSession>,
     private readonly backward: Map<string, BackwardRunner>,
     private readonly sessions: { release(): Promise<void> }[],
+    private readonly attentionSessions: OrtAttention,
     threads: number,
     mode: CpuBackwardMode,
   ) {
@@ -75,7 +78,10 @@ export class CpuBackend implements Backend {
     const shared = new Map<number, ort.InferenceSession>(); // by number of blocks
     const sessions: { release(): Promise<void> }[] = [];
     const track = <S extends { release(): Promise<void> }>(s: S): S => (sessions.push(s), s);
+    let attention: OrtAttention;
     try {
+      const { nHeads, nKvHeads, headDim } = model.config;
+      attention = track(await OrtAttention.create({ nHeads, nKvHeads, headDim }, options));
       const targets: [number, WeightGroup][] = model.weights.layers.flatMap((_, l) => LAYER_GROUPS.map((g): [number, WeightGroup] => [l, g]));
       targets.push([0, 'lmHead']);
       for (const [layer, group] of targets) {
@@ -101,7 +107,7 @@ export class CpuBackend implements Backend {
       await Promise.all(sessions.map((s) => s.release()));
       throw e;
     }
-    return new CpuBackend(model.config, forward, backward, sessions, threads, mode);
+    return new CpuBackend(model.config, forward, backward, sessions, attention, threads, mode);
   }
 
   linear(layer: number, group: WeightGroup, x: Float32Array, rows: number): Promise<Float32Array> {
@@ -116,17 +122,30 @@ export class CpuBackend implements Backend {
     });
   }
 
+  attention(q: Float32Array, k: Float32Array, v: Float32Array, shape: AttentionShape): Promise<Float32Array> {
+    return this.enqueue(() => this.attentionSessions.forward(q, k, v, shape));
+  }
+
+  attentionBackward(dOut: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, shape: AttentionShape): Promise<AttentionGradients> {
+    return this.enqueue(() => this.attentionSessions.backward(dOut, q, k, v, shape));
+  }
+
   /** Checks the call (throws before onnxruntime sees anything), then runs it after the previous one. */
   private call(op: 'linear' | 'linearBackward', layer: number, group: WeightGroup, data: Float32Array, rows: number, run: (key: string) => Promise<Float32Array>): Promise<Float32Array> {
     try {
-      if (this.disposed) throw new Error('cpu backend: used after dispose()');
       checkCall(this.config, op, layer, group, data, rows);
     } catch (e) {
       return Promise.reject(e);
     }
     if (rows === 0) return Promise.resolve(new Float32Array(0));
     const k = key(group === 'lmHead' ? 0 : layer, group);
-    const result = this.queue.then(() => run(k));
+    return this.enqueue(() => run(k));
+  }
+
+  /** Runs after every call before it: each onnxruntime session's thread pool already uses every core. */
+  private enqueue<T>(run: () => Promise<T>): Promise<T> {
+    if (this.disposed) return Promise.reject(new Error('cpu backend: used after dispose()'));
+    const result = this.queue.then(run);
     this.queue = result.catch(() => undefined);
     return result;
   }

@@ -4,9 +4,9 @@
  * Fused groups (qkv, gateup) are concatenated once, at creation, like a real backend would.
  */
 import type { Floats, Model, ModelConfig } from '../../../shared/model/types';
-import { linear, linearBackward } from '../../../shared/reference/ops';
+import { attention, attentionBackward, linear, linearBackward, type AttentionShape } from '../../../shared/reference/ops';
 import { checkCall, groupWeights, stack } from '../groups';
-import type { Backend, BackendInfo, WeightGroup } from '../types';
+import type { AttentionGradients, Backend, BackendInfo, WeightGroup } from '../types';
 
 interface FusedGroup {
   weight: Floats; // [out, in]
@@ -48,6 +48,14 @@ export class ReferenceBackend implements Backend {
   async linearBackward(layer: number, group: WeightGroup, dy: Float32Array, rows: number): Promise<Float32Array> {
     const g = this.group('linearBackward', layer, group, dy, rows);
     return linearBackward(dy, g.weight, rows, g.inDim, g.outDim);
+  }
+
+  async attention(q: Float32Array, k: Float32Array, v: Float32Array, shape: AttentionShape): Promise<Float32Array> {
+    return attention(q, k, v, shape);
+  }
+
+  async attentionBackward(dOut: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, shape: AttentionShape): Promise<AttentionGradients> {
+    return attentionBackward(dOut, q, k, v, shape);
   }
 
   async dispose(): Promise<void> {

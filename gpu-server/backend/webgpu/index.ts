@@ -13,7 +13,9 @@
  */
 import type { Model, ModelConfig } from '../../../shared/model/types';
 import { BackendInputError, checkCall, groupWeights } from '../groups';
-import type { Backend, BackendInfo, WeightGroup } from '../types';
+import { attentionBackward, type AttentionShape } from '../../../shared/reference/ops';
+import { attentionF32 } from '../fastops';
+import type { AttentionGradients, Backend, BackendInfo, WeightGroup } from '../types';
 import { describeAdapter, findAdapter, NO_ADAPTER_MESSAGE } from './adapter';
 import { GrowableBuffer } from './buffers';
 import { choosePrecision, requestDevice, type WeightPrecision, type WeightPrecisionOption } from './device';
@@ -154,6 +156,16 @@ export class WebGpuBackend implements Backend {
     const e = await error;
     if (e) throw new Error(`webgpu backend: ${op} failed validation: ${e.message}`);
     return result;
+  }
+
+  // Attention runs in JavaScript for now: K/V caches live in the server's memory, not on the
+  // device, so a kernel would pay an upload of the whole cache per call (issue #4's next step).
+  async attention(q: Float32Array, k: Float32Array, v: Float32Array, shape: AttentionShape): Promise<Float32Array> {
+    return attentionF32(q, k, v, shape);
+  }
+
+  async attentionBackward(dOut: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, shape: AttentionShape): Promise<AttentionGradients> {
+    return attentionBackward(dOut, q, k, v, shape);
   }
 
   async dispose(): Promise<void> {

@@ -9,7 +9,7 @@
  * 16–21 → 11–15 ms of attention per step on a loaded 2-core machine).
  */
 import type { Floats } from '../../shared/model/types';
-import { checkShape, softmaxPrefixInPlace, type AttentionShape } from '../../shared/reference/ops';
+import { checkAttention, checkShape, softmaxPrefixInPlace, type AttentionShape } from '../../shared/reference/ops';
 
 interface RopeTable {
   cos: Float64Array; // [positions, headDim/2]: cos(pos · inv_freq_i)
@@ -181,11 +181,8 @@ function pairWeightedSum(probs: Float64Array, v: Floats, vo: number, kvDim: numb
 
 /** = attention(q, k, v, shape) of shared/reference/ops, for Float32Array. */
 export function attentionF32(q: Float32Array, k: Floats, v: Floats, shape: AttentionShape): Float32Array {
+  checkAttention(q, k, v, shape);
   const { rows, pos0, nHeads, nKvHeads, headDim } = shape;
-  if (nHeads % nKvHeads !== 0) throw new Error(`attention: nHeads ${nHeads} is not a multiple of nKvHeads ${nKvHeads}`);
-  checkShape('attention q', q, rows * nHeads * headDim);
-  const needed = (pos0 + rows) * nKvHeads * headDim;
-  if (k.length < needed || v.length < needed) throw new Error(`attention: K/V hold fewer than ${pos0 + rows} positions`);
   const qDim = nHeads * headDim;
   const kvDim = nKvHeads * headDim;
   const group = nHeads / nKvHeads;
