@@ -13,13 +13,15 @@
  */
 import type { Model, ModelConfig } from '../../../shared/model/types';
 import { BackendInputError, checkCall, groupWeights } from '../groups';
-import { attentionBackward, type AttentionShape } from '../../../shared/reference/ops';
-import { attentionF32 } from '../fastops';
+import { checkAttention, type AttentionShape } from '../../../shared/reference/ops';
 import type { AttentionGradients, Backend, BackendInfo, WeightGroup } from '../types';
 import { describeAdapter, findAdapter, NO_ADAPTER_MESSAGE } from './adapter';
 import { GrowableBuffer } from './buffers';
 import { choosePrecision, requestDevice, type WeightPrecision, type WeightPrecisionOption } from './device';
 import { createKernels, dispatchFor, KERNEL_NEEDS, type Kernels } from './kernels';
+import { ArrayOps } from './ops/arrays';
+import { OP_NEEDS } from './ops/kernels';
+import { opsFor } from './ops/index';
 import { uploadGroup, weightBytes, type DeviceGroup } from './weights';
 
 export type { WeightPrecision, WeightPrecisionOption } from './device';
@@ -54,6 +56,7 @@ export class WebGpuBackend implements Backend {
     private readonly kernels: Kernels,
     private readonly groups: Map<string, DeviceGroup>,
     private readonly buffers: CallBuffers,
+    private readonly ops: ArrayOps,
     adapter: string,
     readonly precision: WeightPrecision,
   ) {
@@ -70,7 +73,11 @@ export class WebGpuBackend implements Backend {
     const targets = modelGroups(model);
     const weights = targets.map(([layer, group]) => ({ layer, group, g: groupWeights(model, layer, group) }));
     const largestBuffer = Math.max(...weights.map(({ g }) => weightBytes(g.inDim * g.outDim, precision)));
-    const device = await requestDevice(adapter, precision, { largestBuffer, ...KERNEL_NEEDS });
+    const device = await requestDevice(adapter, precision, {
+      largestBuffer,
+      workgroupStorage: Math.max(KERNEL_NEEDS.workgroupStorage, OP_NEEDS.workgroupStorage),
+      invocationsPerWorkgroup: Math.max(KERNEL_NEEDS.invocationsPerWorkgroup, OP_NEEDS.invocationsPerWorkgroup),
+    });
     try {
       device.pushErrorScope('out-of-memory');
       device.pushErrorScope('validation');
@@ -80,8 +87,9 @@ export class WebGpuBackend implements Backend {
       const groups = new Map<string, DeviceGroup>();
       for (const { layer, group, g } of weights) groups.set(key(layer, group), uploadGroup(device, groupLabel(layer, group), g, precision, zeros));
       const buffers = callBuffers(device);
+      const ops = new ArrayOps(await opsFor(device));
       await throwScopeErrors(device, 'creating the webgpu backend');
-      return new WebGpuBackend(model.config, device, kernels, groups, buffers, describeAdapter(adapter.info), precision);
+      return new WebGpuBackend(model.config, device, kernels, groups, buffers, ops, describeAdapter(adapter.info), precision);
     } catch (e) {
       device.destroy();
       throw e;
@@ -100,8 +108,7 @@ export class WebGpuBackend implements Backend {
   private call(op: Op, layer: number, group: WeightGroup, data: Float32Array, rows: number): Promise<Float32Array> {
     let g: DeviceGroup;
     try {
-      if (this.disposed) throw new Error('webgpu backend: used after dispose()');
-      if (this.lost) throw new Error(`webgpu backend: the device was lost (${this.lost})`);
+      this.checkUsable();
       checkCall(this.config, op, layer, group, data, rows);
       g = this.groups.get(key(group === 'lmHead' ? 0 : layer, group))!;
       this.checkSize(op, group, data, rows, g);
@@ -109,9 +116,44 @@ export class WebGpuBackend implements Backend {
       return Promise.reject(e);
     }
     if (rows === 0) return Promise.resolve(new Float32Array(0));
-    const result = this.queue.then(() => this.run(op, g, data, rows));
+    return this.enqueue(() => this.run(op, g, data, rows));
+  }
+
+  // Attention through the WGSL kernels (ops/): the K/V cache lives in the server's memory today,
+  // so each call uploads the positions it reads (device-resident caches are issue #4's next step).
+  attention(q: Float32Array, k: Float32Array, v: Float32Array, shape: AttentionShape): Promise<Float32Array> {
+    return this.attentionCall(q, k, v, shape, (kUsed, vUsed) => this.ops.attention(q, kUsed, vUsed, shape));
+  }
+
+  attentionBackward(dOut: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, shape: AttentionShape): Promise<AttentionGradients> {
+    return this.attentionCall(q, k, v, shape, (kUsed, vUsed) => this.ops.attentionBackward(dOut, q, kUsed, vUsed, shape), dOut);
+  }
+
+  private attentionCall<T>(q: Float32Array, k: Float32Array, v: Float32Array, shape: AttentionShape, run: (k: Float32Array, v: Float32Array) => Promise<T>, dOut?: Float32Array): Promise<T> {
+    try {
+      checkAttention(q, k, v, shape, dOut);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const used = (shape.pos0 + shape.rows) * shape.nKvHeads * shape.headDim;
+    return this.enqueue(() => run(k.subarray(0, used), v.subarray(0, used)));
+  }
+
+  /** Runs after every call before it (one call on the device at a time: the call buffers are shared). */
+  private enqueue<T>(run: () => Promise<T>): Promise<T> {
+    try {
+      this.checkUsable();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const result = this.queue.then(run);
     this.queue = result.catch(() => undefined);
     return result;
+  }
+
+  private checkUsable(): void {
+    if (this.disposed) throw new Error('webgpu backend: used after dispose()');
+    if (this.lost) throw new Error(`webgpu backend: the device was lost (${this.lost})`);
   }
 
   /** A batch whose input or output would not fit one binding is refused, not split. */
@@ -156,16 +198,6 @@ export class WebGpuBackend implements Backend {
     const e = await error;
     if (e) throw new Error(`webgpu backend: ${op} failed validation: ${e.message}`);
     return result;
-  }
-
-  // Attention runs in JavaScript for now: K/V caches live in the server's memory, not on the
-  // device, so a kernel would pay an upload of the whole cache per call (issue #4's next step).
-  async attention(q: Float32Array, k: Float32Array, v: Float32Array, shape: AttentionShape): Promise<Float32Array> {
-    return attentionF32(q, k, v, shape);
-  }
-
-  async attentionBackward(dOut: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, shape: AttentionShape): Promise<AttentionGradients> {
-    return attentionBackward(dOut, q, k, v, shape);
   }
 
   async dispose(): Promise<void> {

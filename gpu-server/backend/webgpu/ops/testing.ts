@@ -1,0 +1,57 @@
+/**
+ * What the op parity tests share: the device (on whatever adapter Dawn finds — lavapipe on the
+ * development and CI machines; without one the tests fail with the install hint, as the backend's
+ * tests do: CI installs the driver, so a missing one is a broken environment, not a skip), seeded
+ * inputs and the tolerance check.
+ */
+import { expect } from 'vitest';
+import { findAdapter, NO_ADAPTER_MESSAGE } from '../adapter';
+import { ArrayOps } from './arrays';
+import { opsFor, requestOpsDevice, type WebGpuOps } from './index';
+
+export interface TestGpu {
+  device: GPUDevice;
+  ops: WebGpuOps;
+  arrays: ArrayOps;
+}
+
+export async function testGpu(): Promise<TestGpu> {
+  const adapter = await findAdapter();
+  if (!adapter) throw new Error(NO_ADAPTER_MESSAGE);
+  const device = await requestOpsDevice(adapter);
+  const ops = await opsFor(device);
+  return { device, ops, arrays: new ArrayOps(ops) };
+}
+
+/** Uniform in [−scale, scale), xorshift32 from the seed. */
+export function randomFloats(n: number, seed: number, scale = 1): Float32Array {
+  const a = new Float32Array(n);
+  let s = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    a[i] = ((s >>> 0) / 0x100000000 - 0.5) * 2 * scale;
+  }
+  return a;
+}
+
+/** Integers in [0, n), from the same generator. */
+export function randomIds(count: number, n: number, seed: number): number[] {
+  return Array.from(randomFloats(count, seed), (x) => Math.min(n - 1, Math.floor(((x + 1) / 2) * n)));
+}
+
+/**
+ * Every element within tol · max(1, max|expected|) of the expected (float64-accumulated) value:
+ * f32 sums in another order differ by a few ulps of the largest terms, so the bound scales with
+ * the result, but not below an absolute tol for results near zero.
+ */
+export function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: number, what: string): void {
+  expect(actual.length, what).toBe(expected.length);
+  let scale = 1;
+  for (let i = 0; i < expected.length; i++) scale = Math.max(scale, Math.abs(expected[i]));
+  let worst = 0;
+  for (let i = 0; i < actual.length; i++) worst = Math.max(worst, Math.abs(actual[i] - expected[i]));
+  expect(Number.isFinite(worst), `${what}: non-finite difference`).toBe(true);
+  expect(worst, `${what}: max |Δ| ${worst} vs ${tol}·${scale}`).toBeLessThanOrEqual(tol * scale);
+}
