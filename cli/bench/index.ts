@@ -2,9 +2,11 @@
 import { UsageError, type Command } from '../args';
 import { benchEdgeCommand } from './edge';
 import { benchFinetuneCommand } from './finetune';
+import { benchGpuCommand } from './gpu';
+import { benchKernelsCommand } from './kernels';
 import { benchServeCommand } from './serve';
 
-const SUBCOMMANDS: Command[] = [benchServeCommand, benchEdgeCommand, benchFinetuneCommand];
+const SUBCOMMANDS: Command[] = [benchServeCommand, benchEdgeCommand, benchFinetuneCommand, benchKernelsCommand, benchGpuCommand];
 
 export const benchCommand: Command = {
   name: 'bench',

@@ -27,24 +27,21 @@
  * No assertion on any number: this reports, it does not judge.
  */
 import { createLora, mergeAdapter, type PeftAdapter } from '../../shared/adapters';
-import type { TapAdapter } from '../../shared/adapters/taps';
 import { randomModel } from '../../shared/model/random';
 import type { Model, ModelConfig } from '../../shared/model/types';
-import { newTokenId, signSessionToken } from '../../shared/protocol/token';
+import { newTokenId } from '../../shared/protocol/token';
 import { generate } from '../../shared/reference';
-import { SplitSession } from '../../shared/split';
 import { Rng } from '../../shared/util/rng';
 import { createBackend } from '../../gpu-server/backend';
 import { benchGemm } from '../../gpu-server/backend/gemm-bench';
 import { groupShape } from '../../gpu-server/backend/groups';
 import { WEIGHT_GROUPS } from '../../gpu-server/backend/types';
-import { connect } from '../../gpu-server/client';
-import { startServer, type RunningServer } from '../../gpu-server/server';
+import { startServer } from '../../gpu-server/server';
 import { parseCommand, type Command } from '../args';
+import { decode, PROMPT, type DecodeRun } from './decode';
 import { parameterCount, presetConfig } from '../init-random';
 
 const SESSIONS = 32;
-const PROMPT = [1, 17, 42, 99, 7]; // BOS and a few ids; every preset's vocab holds them
 
 interface Plan {
   preset: string;
@@ -54,41 +51,6 @@ interface Plan {
 
 const FULL: Plan = { preset: '30m', steps: 64, gemmSeconds: 2 };
 const QUICK: Plan = { preset: '6m', steps: 32, gemmSeconds: 1 };
-
-interface DecodeRun {
-  seconds: number;
-  tokensPerSecond: number;
-  /** Each session's tokens: the prefill's, then one per decode step. */
-  tokens: number[][];
-}
-
-/** Opens one session per entry of `adapters`, prefills all, then times `steps` concurrent decode steps of each. */
-async function decode(server: RunningServer, secret: string, config: ModelConfig, adapters: (TapAdapter | undefined)[], steps: number): Promise<DecodeRun> {
-  const maxContext = PROMPT.length + steps + 1;
-  const sessions = await Promise.all(
-    adapters.map(async (adapter, i) => {
-      const token = await signSessionToken(
-        { tenant: `bench-${i}`, exp: Math.floor(Date.now() / 1000) + 3600, jti: newTokenId(), limits: { maxSessions: 4, maxContext, maxMemoryBytes: 2 ** 40 } },
-        secret,
-      );
-      return SplitSession.open(await connect(server.url), { token, mode: 'inference', maxContext, config, adapter, sampling: { temperature: 0 } });
-    }),
-  );
-  try {
-    const tokens = await Promise.all(sessions.map(async (s) => [(await s.forward(PROMPT)).token!]));
-    const t0 = performance.now();
-    await Promise.all(
-      sessions.map(async (s, i) => {
-        const ids = tokens[i];
-        for (let k = 0; k < steps; k++) ids.push((await s.forward([ids[ids.length - 1]])).token!);
-      }),
-    );
-    const seconds = (performance.now() - t0) / 1000;
-    return { seconds, tokensPerSecond: (sessions.length * steps) / seconds, tokens };
-  } finally {
-    for (const s of sessions) s.close();
-  }
-}
 
 /** A LoRA with non-zero B (PEFT starts B at zero, which would make it the identity). */
 function benchLora(config: ModelConfig, seed: number): PeftAdapter {
@@ -134,15 +96,15 @@ export async function benchServe(plan: Plan): Promise<Record<string, unknown>> {
   let single: DecodeRun, batched: DecodeRun, multi: DecodeRun, split: DecodeRun;
   try {
     // Warm-up (ORT sessions, JIT) at both batch sizes and along the tap path; not measured.
-    await decode(server, secret, config, Array(SESSIONS).fill(undefined), 2);
-    await decode(server, secret, config, [adapters[0]], 2);
-    single = await decode(server, secret, config, [undefined], plan.steps);
+    await decode(server, secret, config, Array(SESSIONS).fill(undefined), { steps: 2 });
+    await decode(server, secret, config, [adapters[0]], { steps: 2 });
+    single = await decode(server, secret, config, [undefined], { steps: plan.steps });
     log(`1 session: ${fmt(single.tokensPerSecond, 1)} tokens/s`);
-    batched = await decode(server, secret, config, Array(SESSIONS).fill(undefined), plan.steps);
+    batched = await decode(server, secret, config, Array(SESSIONS).fill(undefined), { steps: plan.steps });
     log(`${SESSIONS} base sessions: ${fmt(batched.tokensPerSecond, 1)} tokens/s`);
-    multi = await decode(server, secret, config, adapters, plan.steps);
+    multi = await decode(server, secret, config, adapters, { steps: plan.steps });
     log(`${SESSIONS} LoRA sessions: ${fmt(multi.tokensPerSecond, 1)} tokens/s`);
-    split = await decode(server, secret, config, [adapters[0]], plan.steps);
+    split = await decode(server, secret, config, [adapters[0]], { steps: plan.steps });
     log(`1 LoRA session: ${fmt((1000 * split.seconds) / plan.steps)} ms/token`);
   } finally {
     await server.close();
@@ -178,7 +140,7 @@ export async function benchServe(plan: Plan): Promise<Record<string, unknown>> {
     split_ms_per_token: splitMs,
     inprocess_ms_per_token: local.ms,
     split_vs_inprocess_latency: splitMs / local.ms,
-    split_matches_inprocess: split.tokens[0].length === local.ids.length && split.tokens[0].every((t, i) => t === local.ids[i]),
+    split_matches_inprocess: split.ids[0].length === local.ids.length && split.ids[0].every((t, i) => t === local.ids[i]),
     decode_gflops: (2 * P * batched.tokensPerSecond) / 1e9,
     weight_bytes_per_batched_step: 4 * P,
     gemm: gemm.map((r, i) => ({ group: shapes[i].group, rows: r.rows, in: r.inDim, out: r.outDim, backend_gflops: r.backend.gflops, ort_gflops: r.ort.gflops, ratio: r.ratio })),
