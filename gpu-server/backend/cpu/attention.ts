@@ -1,11 +1,9 @@
 /**
  * The CPU backend's attention: the graphs of attention-model.ts in two onnxruntime sessions,
- * built once per model shape. One query row (a decode step) stays in JavaScript (the engine's
- * attentionF32): its work is a few dot products per head, less than a session run's overhead.
+ * built once per model shape.
  */
 import * as ort from 'onnxruntime-node';
 import { checkAttention, type AttentionShape } from '../../../shared/reference/ops';
-import { attentionF32 } from '../fastops';
 import type { AttentionGradients } from '../types';
 import { attentionBackwardModel, attentionModel, causalMask, type AttentionDims } from './attention-model';
 
@@ -31,7 +29,6 @@ export class OrtAttention {
   /** out [rows, nHeads·headDim]; k, v may hold more positions than pos0 + rows (a KV cache). */
   async forward(q: Float32Array, k: Float32Array, v: Float32Array, shape: AttentionShape): Promise<Float32Array> {
     checkAttention(q, k, v, shape);
-    if (shape.rows === 1) return attentionF32(q, k, v, shape);
     const { out } = await this.run(this.forwardSession, q, k, v, shape, {});
     return out;
   }

@@ -26,6 +26,7 @@ import type { Model, ModelConfig } from '../../../shared/model/types';
 import { checkCall, groupWeights } from '../groups';
 import type { AttentionShape } from '../../../shared/reference/ops';
 import type { AttentionGradients, Backend, BackendInfo, WeightGroup } from '../types';
+import { attentionF32 } from '../fastops';
 import { OrtAttention } from './attention';
 import { dynamicBackwardModel } from './onnx-model';
 import { ConstantWeightSession, defaultThreads, ORT_VERSION, runSession, sessionOptions } from './sessions';
@@ -122,7 +123,18 @@ export class CpuBackend implements Backend {
     });
   }
 
+  /**
+   * One query row (a decode step) runs in JavaScript, at once: its work is a few dot products
+   * per head, less than an onnxruntime run's overhead, and it need not wait behind queued GEMMs.
+   */
   attention(q: Float32Array, k: Float32Array, v: Float32Array, shape: AttentionShape): Promise<Float32Array> {
+    if (shape.rows === 1 && !this.disposed) {
+      try {
+        return Promise.resolve(attentionF32(q, k, v, shape));
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    }
     return this.enqueue(() => this.attentionSessions.forward(q, k, v, shape));
   }
 
