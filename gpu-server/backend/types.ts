@@ -30,7 +30,13 @@ export interface Backend {
   linear(layer: number, group: WeightGroup, x: Float32Array, rows: number): Promise<Float32Array>;
   /** dx [rows, in] = dy [rows, out] · W: the input gradient of a frozen weight group (no weight gradient, ever). */
   linearBackward(layer: number, group: WeightGroup, dy: Float32Array, rows: number): Promise<Float32Array>;
-  /** Causal grouped-query attention (shared/reference/ops attention): q [rows, nHeads·headDim] after RoPE, k, v [≥ pos0 + rows, nKvHeads·headDim] → [rows, nHeads·headDim]. */
+  /**
+   * Causal grouped-query attention (shared/reference/ops attention): q [rows, nHeads·headDim]
+   * after RoPE, k, v [≥ pos0 + rows, nKvHeads·headDim] → [rows, nHeads·headDim]. k and v are a
+   * session's cache, whose rows [pos0, pos0 + rows) were just written and whose rows below pos0
+   * are as at the last call with the same arrays: a backend may keep device copies in step by
+   * uploading only the new rows.
+   */
   attention(q: Float32Array, k: Float32Array, v: Float32Array, shape: AttentionShape): Promise<Float32Array>;
   /** Its backward, probabilities recomputed: dq [rows, nHeads·headDim], dk and dv [pos0 + rows, nKvHeads·headDim]. */
   attentionBackward(dOut: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, shape: AttentionShape): Promise<AttentionGradients>;

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { randomModel, tinyConfig } from '../../../shared/model/random';
 import type { Model, ModelConfig } from '../../../shared/model/types';
 import { BackendInputError, groupShape } from '../groups';
+import { attention, attentionBackward } from '../../../shared/reference/ops';
 import { ReferenceBackend } from '../reference/index';
 import { WEIGHT_GROUPS, type WeightGroup } from '../types';
 import { fromHalfBits, toHalfBits } from './half';
@@ -120,6 +121,29 @@ describe('WebGpuBackend', () => {
   });
   afterAll(async () => {
     await gpu?.dispose();
+  });
+
+  it('attention keeps a device copy of a session\'s K/V cache in step: decode rows appended one by one, a training step restarting at 0, its backward', async () => {
+    const { nHeads, nKvHeads, headDim } = config;
+    const kvDim = nKvHeads * headDim;
+    const capacity = 9;
+    const k = new Float32Array(capacity * kvDim); // one layer's cache, written as the engine writes it
+    const v = new Float32Array(capacity * kvDim);
+    const check = async (rows: number, pos0: number, seed: number) => {
+      k.set(randomFloats(rows * kvDim, seed), pos0 * kvDim);
+      v.set(randomFloats(rows * kvDim, seed + 1), pos0 * kvDim);
+      const q = randomFloats(rows * nHeads * headDim, seed + 2);
+      const shape = { rows, pos0, nHeads, nKvHeads, headDim };
+      expectClose(await gpu.attention(q, k, v, shape), attention(q, k, v, shape), TOL, `${rows} rows at ${pos0}`);
+      return { q, shape };
+    };
+    await check(3, 0, 1); // a prefill
+    for (let pos = 3; pos < 6; pos++) await check(1, pos, 10 * pos); // decode rows: only the new row is uploaded
+    const { q, shape } = await check(4, 0, 99); // a new whole sequence over the same cache
+    const dOut = randomFloats(q.length, 7);
+    const got = await gpu.attentionBackward(dOut, q, k, v, shape);
+    const want = attentionBackward(dOut, q, k, v, shape);
+    for (const name of ['dq', 'dk', 'dv'] as const) expectClose(got[name], want[name], TOL, name);
   });
 
   it('describes itself with its adapter', () => {

@@ -19,9 +19,10 @@ import { describeAdapter, findAdapter, NO_ADAPTER_MESSAGE } from './adapter';
 import { GrowableBuffer } from './buffers';
 import { choosePrecision, requestDevice, type WeightPrecision, type WeightPrecisionOption } from './device';
 import { createKernels, dispatchFor, KERNEL_NEEDS, type Kernels } from './kernels';
-import { ArrayOps } from './ops/arrays';
+import { KvMirrors } from './kv-mirror';
 import { OP_NEEDS } from './ops/kernels';
-import { opsFor } from './ops/index';
+import { opsFor, type WebGpuOps } from './ops/index';
+import { runOnDevice } from './ops/run';
 import { uploadGroup, weightBytes, type DeviceGroup } from './weights';
 
 export type { WeightPrecision, WeightPrecisionOption } from './device';
@@ -49,6 +50,7 @@ export class WebGpuBackend implements Backend {
   private queue: Promise<unknown> = Promise.resolve();
   private disposed = false;
   private lost: string | undefined;
+  private readonly kv: KvMirrors;
 
   private constructor(
     private readonly config: ModelConfig,
@@ -56,11 +58,12 @@ export class WebGpuBackend implements Backend {
     private readonly kernels: Kernels,
     private readonly groups: Map<string, DeviceGroup>,
     private readonly buffers: CallBuffers,
-    private readonly ops: ArrayOps,
+    private readonly ops: WebGpuOps,
     adapter: string,
     readonly precision: WeightPrecision,
   ) {
     this.info = { name: 'webgpu', device: `${adapter}, ${precision} weights` };
+    this.kv = new KvMirrors(device);
     void device.lost.then((info) => {
       if (!this.disposed) this.lost = `${info.reason}: ${info.message}`;
     });
@@ -87,7 +90,7 @@ export class WebGpuBackend implements Backend {
       const groups = new Map<string, DeviceGroup>();
       for (const { layer, group, g } of weights) groups.set(key(layer, group), uploadGroup(device, groupLabel(layer, group), g, precision, zeros));
       const buffers = callBuffers(device);
-      const ops = new ArrayOps(await opsFor(device));
+      const ops = await opsFor(device);
       await throwScopeErrors(device, 'creating the webgpu backend');
       return new WebGpuBackend(model.config, device, kernels, groups, buffers, ops, describeAdapter(adapter.info), precision);
     } catch (e) {
@@ -119,24 +122,35 @@ export class WebGpuBackend implements Backend {
     return this.enqueue(() => this.run(op, g, data, rows));
   }
 
-  // Attention through the WGSL kernels (ops/): the K/V cache lives in the server's memory today,
-  // so each call uploads the positions it reads (device-resident caches are issue #4's next step).
+  // Attention through the WGSL kernels (ops/) over device copies of the session's K/V cache
+  // (kv-mirror.ts): a call uploads its queries and the cache rows it added, one submit, one readback.
   attention(q: Float32Array, k: Float32Array, v: Float32Array, shape: AttentionShape): Promise<Float32Array> {
-    return this.attentionCall(q, k, v, shape, (kUsed, vUsed) => this.ops.attention(q, kUsed, vUsed, shape));
+    return this.attentionCall(q, k, v, shape, undefined, async () => {
+      const kvDim = shape.nKvHeads * shape.headDim;
+      const kBuf = this.kv.written(k, kvDim, shape.pos0, shape.rows, 'K cache');
+      const vBuf = this.kv.written(v, kvDim, shape.pos0, shape.rows, 'V cache');
+      const { out } = await runOnDevice(this.device, { q }, { out: q.length }, (e, b) => this.ops.attention(e, { q: b.q, k: kBuf, v: vBuf, out: b.out }, shape));
+      return out;
+    });
   }
 
   attentionBackward(dOut: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, shape: AttentionShape): Promise<AttentionGradients> {
-    return this.attentionCall(q, k, v, shape, (kUsed, vUsed) => this.ops.attentionBackward(dOut, q, kUsed, vUsed, shape), dOut);
+    return this.attentionCall(q, k, v, shape, dOut, () => {
+      const kvDim = shape.nKvHeads * shape.headDim;
+      const keys = shape.pos0 + shape.rows;
+      const kBuf = this.kv.read(k, kvDim, keys, 'K cache');
+      const vBuf = this.kv.read(v, kvDim, keys, 'V cache');
+      return runOnDevice(this.device, { dOut, q }, { dq: q.length, dk: keys * kvDim, dv: keys * kvDim }, (e, b) => this.ops.attentionBackward(e, { ...b, k: kBuf, v: vBuf }, shape));
+    });
   }
 
-  private attentionCall<T>(q: Float32Array, k: Float32Array, v: Float32Array, shape: AttentionShape, run: (k: Float32Array, v: Float32Array) => Promise<T>, dOut?: Float32Array): Promise<T> {
+  private attentionCall<T>(q: Float32Array, k: Float32Array, v: Float32Array, shape: AttentionShape, dOut: Float32Array | undefined, run: () => Promise<T>): Promise<T> {
     try {
       checkAttention(q, k, v, shape, dOut);
     } catch (e) {
       return Promise.reject(e);
     }
-    const used = (shape.pos0 + shape.rows) * shape.nKvHeads * shape.headDim;
-    return this.enqueue(() => run(k.subarray(0, used), v.subarray(0, used)));
+    return this.enqueue(run);
   }
 
   /** Runs after every call before it (one call on the device at a time: the call buffers are shared). */
