@@ -2,15 +2,19 @@
  * The layer's ops on one model's shapes, as `bench kernels` times them: what each reads and writes
  * (or computes), its inputs, and how each implementation runs it — the WebGPU kernels
  * (gpu-server/backend/webgpu/ops) on device-resident buffers, the JS reference
- * (shared/reference/ops) and the server's fast JS versions (gpu-server/backend/fastops) where
- * there is one.
+ * (shared/reference/ops), and what the server runs on the cpu backend where it differs from the
+ * reference: RoPE and a decode row's attention in fast JavaScript (gpu-server/backend/fastops),
+ * a step's attention and its backward in onnxruntime (the CPU backend's attention), the loss and
+ * its gradient in one pass (gpu-server/engine/loss.ts; timed on the backward row).
  *
  * Work per call: bytes read + written (f32; small vectors such as a norm's weight counted once)
  * for the memory-bound ops, FLOPs for attention: per (row, head) and key seen, 2·headDim for q·k
  * and 2·headDim for p·v forward; the backward's five such products (scores, dOut·v, dv, dq, dk)
  * make 10·headDim.
  */
-import { attentionF32, ropeF32 } from '../../../gpu-server/backend/fastops';
+import { ropeF32 } from '../../../gpu-server/backend/fastops';
+import type { Backend } from '../../../gpu-server/backend/types';
+import { crossEntropyWithGradient } from '../../../gpu-server/engine/loss';
 import type { WebGpuOps } from '../../../gpu-server/backend/webgpu/ops/index';
 import type { HostArray } from '../../../gpu-server/backend/webgpu/ops/run';
 import type { Floats, Model } from '../../../shared/model/types';
@@ -26,7 +30,8 @@ export interface OpCase {
   outputs: Record<string, number>;
   webgpu(ops: WebGpuOps, encoder: GPUCommandEncoder, b: Record<string, GPUBuffer>): void;
   reference(): unknown;
-  fastops?(): unknown;
+  /** What the server runs with the cpu backend, where that is not the reference. */
+  cpu?(): unknown;
 }
 
 const f32 = (a: Floats) => (a instanceof Float32Array ? a : Float32Array.from(a));
@@ -43,7 +48,8 @@ function noise(n: number, seed: number): Float32Array {
 }
 
 /** The ops at `rows` rows of `model`; attention over a K/V cache of `context` positions (decoding one row, and `rows` rows at its end). */
-export function opCases(model: Model, rows: number, context: number): OpCase[] {
+/** `cpu` (the CPU backend) is needed only by the cases' `cpu` functions. */
+export function opCases(model: Model, rows: number, context: number, cpu: Backend | undefined): OpCase[] {
   const { dim, hiddenDim, nHeads, nKvHeads, headDim, vocabSize: vocab, rmsNormEps: eps, ropeTheta: theta } = model.config;
   const qDim = nHeads * headDim;
   const norm = f32(model.weights.layers[0].attnNorm);
@@ -56,6 +62,7 @@ export function opCases(model: Model, rows: number, context: number): OpCase[] {
   const ids = Array.from({ length: rows }, (_, r) => (r * 7919) % vocab);
   const mask = ids.map((_, r) => (r % 8 === 7 ? 0 : 1));
   const labels = { targets: Uint32Array.from(ids), mask: Uint32Array.from(mask) };
+  const [targetIds, lossMask] = [Int32Array.from(ids), Float32Array.from(mask)];
 
   const attentionCase = (n: number, backward: boolean): OpCase => {
     const shape: ref.AttentionShape = { rows: n, pos0: context - n, nHeads, nKvHeads, headDim };
@@ -68,7 +75,7 @@ export function opCases(model: Model, rows: number, context: number): OpCase[] {
         inputs: { q: qn, k, v }, outputs: { out: qn.length },
         webgpu: (ops, e, b) => ops.attention(e, { q: b.q, k: b.k, v: b.v, out: b.out }, shape),
         reference: () => ref.attention(qn, k, v, shape),
-        fastops: () => attentionF32(qn, k, v, shape),
+        cpu: () => cpu!.attention(qn, k, v, shape),
       };
     }
     const dOut = noise(qn.length, 10);
@@ -77,6 +84,7 @@ export function opCases(model: Model, rows: number, context: number): OpCase[] {
       inputs: { dOut, q: qn, k, v }, outputs: { dq: qn.length, dk: k.length, dv: v.length },
       webgpu: (ops, e, b) => ops.attentionBackward(e, { dOut: b.dOut, q: b.q, k: b.k, v: b.v, dq: b.dq, dk: b.dk, dv: b.dv }, shape),
       reference: () => ref.attentionBackward(dOut, qn, k, v, shape),
+      cpu: () => cpu!.attentionBackward(dOut, qn, k, v, shape),
     };
   };
 
@@ -101,7 +109,7 @@ export function opCases(model: Model, rows: number, context: number): OpCase[] {
       inputs: { x: q }, outputs: { y: q.length },
       webgpu: (ops, e, b) => ops.rope(e, { x: b.x, y: b.y }, rows, nHeads, headDim, context - rows, theta),
       reference: () => ref.rope(q, rows, nHeads, headDim, context - rows, theta),
-      fastops: () => ropeF32(q, rows, nHeads, headDim, context - rows, theta),
+      cpu: () => ropeF32(q, rows, nHeads, headDim, context - rows, theta),
     },
     attentionCase(1, false),
     attentionCase(rows, false),
@@ -147,6 +155,7 @@ export function opCases(model: Model, rows: number, context: number): OpCase[] {
       inputs: { logits, ...labels }, outputs: { dLogits: logits.length },
       webgpu: (ops, e, b) => ops.crossEntropyBackward(e, { logits: b.logits, targets: b.targets, mask: b.mask, dLogits: b.dLogits }, rows, vocab),
       reference: () => ref.crossEntropyBackward(logits, ids, mask, rows, vocab),
+      cpu: () => crossEntropyWithGradient(logits, targetIds, lossMask, vocab, new Float32Array(logits.length)),
     },
   ];
 }

@@ -28,10 +28,10 @@ export async function msPerRep(run: (reps: number) => unknown, budget: Budget): 
   }
 }
 
-/** A JS implementation: `reps` calls in a row. */
+/** A host implementation: `reps` calls in a row, each awaited (onnxruntime's are asynchronous). */
 export function timeJs(call: () => unknown, budget: Budget): Promise<number> {
-  return msPerRep((reps) => {
-    for (let i = 0; i < reps; i++) call();
+  return msPerRep(async (reps) => {
+    for (let i = 0; i < reps; i++) await call();
   }, budget);
 }
 
