@@ -5,34 +5,22 @@
  * timing: the numbers of a software adapter mean nothing, only that each was measured.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { positive, runCommand as run } from './testing';
 import { probeAdapter } from '../../gpu-server/backend/webgpu/adapter';
 import { benchGpuCommand, type GpuBenchResult } from './gpu';
 
 const adapter = await probeAdapter();
 
-/** Runs the command, returning its exit code and what it wrote to stdout (stderr is silenced). */
-async function runCommand(argv: string[]): Promise<{ code: number; stdout: string }> {
-  const out: string[] = [];
-  vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    out.push(String(chunk));
-    return true;
-  });
-  vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
-  const code = await benchGpuCommand.run(argv);
-  return { code, stdout: out.join('') };
-}
-
-const positive = (x: unknown) => typeof x === 'number' && Number.isFinite(x) && x > 0;
 
 describe('bench gpu', () => {
   afterEach(() => vi.restoreAllMocks());
 
   it.skipIf(!adapter?.software)('refuses a software adapter without --allow-software', async () => {
-    await expect(runCommand(['--quick'])).rejects.toThrow(/software.*--allow-software/);
+    await expect(run(benchGpuCommand, ['--quick'])).rejects.toThrow(/software.*--allow-software/);
   });
 
   it('--quick --allow-software --json: a table, then one JSON line with every measurement', { timeout: 180_000 }, async () => {
-    const { code, stdout } = await runCommand(['--quick', '--allow-software', '--json']);
+    const { code, stdout } = await run(benchGpuCommand, ['--quick', '--allow-software', '--json']);
     expect(code).toBe(0);
     const lines = stdout.trimEnd().split('\n');
     expect(lines[0]).toMatch(/^adapter\s/);

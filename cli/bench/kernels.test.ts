@@ -4,29 +4,17 @@
  * the shape of the JSON line and that every number was measured, never a timing.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { positive, runCommand as run } from './testing';
 import { usableBackendKinds } from '../../gpu-server/backend';
 import { UsageError } from '../args';
 import { benchKernelsCommand, type KernelsBenchResult } from './kernels';
 
-/** Runs the command, returning its exit code and what it wrote to stdout (stderr is silenced). */
-async function runCommand(argv: string[]): Promise<{ code: number; stdout: string }> {
-  const out: string[] = [];
-  vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    out.push(String(chunk));
-    return true;
-  });
-  vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
-  const code = await benchKernelsCommand.run(argv);
-  return { code, stdout: out.join('') };
-}
-
-const positive = (x: unknown) => typeof x === 'number' && Number.isFinite(x) && x > 0;
 
 describe('bench kernels', () => {
   afterEach(() => vi.restoreAllMocks());
 
   it('--quick --json: a table, then one JSON line with a positive number for every backend and op', async () => {
-    const { code, stdout } = await runCommand(['--quick', '--json', '--preset', 'tiny', '--seconds', '0.002']);
+    const { code, stdout } = await run(benchKernelsCommand, ['--quick', '--json', '--preset', 'tiny', '--seconds', '0.002']);
     expect(code).toBe(0);
     const lines = stdout.trimEnd().split('\n');
     expect(lines[0]).toMatch(/^tiny random Llama, [\d,]+ params/);
@@ -59,7 +47,7 @@ describe('bench kernels', () => {
   });
 
   it('measures only the backends asked for', async () => {
-    const { stdout } = await runCommand(['--json', '--preset', 'tiny', '--seconds', '0.001', '--backend', 'reference']);
+    const { stdout } = await run(benchKernelsCommand, ['--json', '--preset', 'tiny', '--seconds', '0.001', '--backend', 'reference']);
     const r = JSON.parse(stdout.trimEnd().split('\n').pop()!) as KernelsBenchResult;
     expect(r.backends).toEqual(['reference']);
     expect(Object.keys(r.linear[0].gflops)).toEqual(['reference']);
@@ -67,8 +55,8 @@ describe('bench kernels', () => {
   });
 
   it('rejects an unknown backend, preset or time box before measuring anything', async () => {
-    await expect(runCommand(['--backend', 'tpu'])).rejects.toThrow(new UsageError('--backend: unknown backend "tpu" (one of cpu, reference, webgpu)'));
-    await expect(runCommand(['--preset', 'huge'])).rejects.toThrow(/--preset: unknown preset "huge"/);
-    await expect(runCommand(['--seconds', '0'])).rejects.toThrow(/--seconds: "0" is not valid/);
+    await expect(run(benchKernelsCommand, ['--backend', 'tpu'])).rejects.toThrow(new UsageError('--backend: unknown backend "tpu" (one of cpu, reference, webgpu)'));
+    await expect(run(benchKernelsCommand, ['--preset', 'huge'])).rejects.toThrow(/--preset: unknown preset "huge"/);
+    await expect(run(benchKernelsCommand, ['--seconds', '0'])).rejects.toThrow(/--seconds: "0" is not valid/);
   });
 });
