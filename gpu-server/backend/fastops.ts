@@ -115,58 +115,96 @@ function weightedSum(probs: Float64Array, v: Floats, vo: number, kvDim: number, 
   }
 }
 
+/** The two maxima pairScores found (a scratch pair instead of a fresh tuple per call). */
+const pairMax = new Float64Array(2);
+
 /**
- * headScores for two heads that share a kv head (grouped-query attention): each key element is
- * read once for both, with two partial sums per head. Scores go to probs[0..n) and probs[n..2n);
- * returns the two maxima.
+ * headScores for two heads that share a kv head (grouped-query attention), four keys at a time:
+ * each query element is read once per four keys and each key element once for both heads, with
+ * eight independent sums in locals. Scores go to probs[0..n) and probs[n..2n); maxima to pairMax.
  */
-function pairScores(q: Float32Array, qa: number, qb: number, k: Floats, ko: number, kvDim: number, headDim: number, n: number, scale: number, probs: Float64Array): [number, number] {
+function pairScores(q: Float32Array, qa: number, qb: number, k: Floats, ko: number, kvDim: number, headDim: number, n: number, scale: number, probs: Float64Array): void {
   let maxA = -Infinity, maxB = -Infinity;
-  for (let j = 0; j < n; j++) {
-    const kj = j * kvDim + ko;
-    let a0 = 0, a1 = 0, b0 = 0, b1 = 0;
-    let d = 0;
-    for (; d + 1 < headDim; d += 2) {
-      const k0 = k[kj + d];
-      const k1 = k[kj + d + 1];
-      a0 += q[qa + d] * k0;
-      a1 += q[qa + d + 1] * k1;
-      b0 += q[qb + d] * k0;
-      b1 += q[qb + d + 1] * k1;
+  let j = 0;
+  for (; j + 3 < n; j += 4) {
+    const k0 = j * kvDim + ko, k1 = k0 + kvDim, k2 = k1 + kvDim, k3 = k2 + kvDim;
+    let a0 = 0, a1 = 0, a2 = 0, a3 = 0, b0 = 0, b1 = 0, b2 = 0, b3 = 0;
+    for (let d = 0; d < headDim; d++) {
+      const x = q[qa + d];
+      const y = q[qb + d];
+      const e0 = k[k0 + d], e1 = k[k1 + d], e2 = k[k2 + d], e3 = k[k3 + d];
+      a0 += x * e0;
+      a1 += x * e1;
+      a2 += x * e2;
+      a3 += x * e3;
+      b0 += y * e0;
+      b1 += y * e1;
+      b2 += y * e2;
+      b3 += y * e3;
     }
-    for (; d < headDim; d++) {
-      a0 += q[qa + d] * k[kj + d];
-      b0 += q[qb + d] * k[kj + d];
-    }
-    const sa = (a0 + a1) * scale;
-    const sb = (b0 + b1) * scale;
-    probs[j] = sa;
-    probs[n + j] = sb;
-    if (sa > maxA) maxA = sa;
-    if (sb > maxB) maxB = sb;
+    probs[j] = a0 * scale;
+    probs[j + 1] = a1 * scale;
+    probs[j + 2] = a2 * scale;
+    probs[j + 3] = a3 * scale;
+    probs[n + j] = b0 * scale;
+    probs[n + j + 1] = b1 * scale;
+    probs[n + j + 2] = b2 * scale;
+    probs[n + j + 3] = b3 * scale;
+    maxA = Math.max(maxA, probs[j], probs[j + 1], probs[j + 2], probs[j + 3]);
+    maxB = Math.max(maxB, probs[n + j], probs[n + j + 1], probs[n + j + 2], probs[n + j + 3]);
   }
-  return [maxA, maxB];
+  for (; j < n; j++) {
+    const kj = j * kvDim + ko;
+    let a = 0, b = 0;
+    for (let d = 0; d < headDim; d++) {
+      a += q[qa + d] * k[kj + d];
+      b += q[qb + d] * k[kj + d];
+    }
+    probs[j] = a * scale;
+    probs[n + j] = b * scale;
+    if (probs[j] > maxA) maxA = probs[j];
+    if (probs[n + j] > maxB) maxB = probs[n + j];
+  }
+  pairMax[0] = maxA;
+  pairMax[1] = maxB;
 }
 
-/** weightedSum for two heads sharing a kv head: probs[0..n) → out at oa, probs[n..2n) → out at ob. */
+/** probs[at..at+n) ← their softmax, given their maximum. */
+function softmaxAt(probs: Float64Array, at: number, n: number, max: number): void {
+  let sum = 0;
+  for (let j = at; j < at + n; j++) sum += probs[j] = Math.exp(probs[j] - max);
+  for (let j = at; j < at + n; j++) probs[j] /= sum;
+}
+
+/**
+ * weightedSum for two heads sharing a kv head, four columns at a time (eight sums in locals, each
+ * value element read once for both heads): probs[0..n) → out at oa, probs[n..2n) → out at ob.
+ */
 function pairWeightedSum(probs: Float64Array, v: Floats, vo: number, kvDim: number, headDim: number, n: number, out: Float32Array, oa: number, ob: number): void {
   let d = 0;
-  for (; d + 1 < headDim; d += 2) {
-    let a0 = 0, a1 = 0, b0 = 0, b1 = 0;
+  for (; d + 3 < headDim; d += 4) {
+    let a0 = 0, a1 = 0, a2 = 0, a3 = 0, b0 = 0, b1 = 0, b2 = 0, b3 = 0;
     for (let j = 0, vj = vo + d; j < n; j++, vj += kvDim) {
       const pa = probs[j];
       const pb = probs[n + j];
-      const v0 = v[vj];
-      const v1 = v[vj + 1];
+      const v0 = v[vj], v1 = v[vj + 1], v2 = v[vj + 2], v3 = v[vj + 3];
       a0 += pa * v0;
       a1 += pa * v1;
+      a2 += pa * v2;
+      a3 += pa * v3;
       b0 += pb * v0;
       b1 += pb * v1;
+      b2 += pb * v2;
+      b3 += pb * v3;
     }
     out[oa + d] = a0;
     out[oa + d + 1] = a1;
+    out[oa + d + 2] = a2;
+    out[oa + d + 3] = a3;
     out[ob + d] = b0;
     out[ob + d + 1] = b1;
+    out[ob + d + 2] = b2;
+    out[ob + d + 3] = b3;
   }
   for (; d < headDim; d++) {
     let a = 0, b = 0;
@@ -198,9 +236,9 @@ export function attentionF32(q: Float32Array, k: Floats, v: Floats, shape: Atten
       const ko = Math.floor(h / group) * headDim;
       if (Math.floor((h + 1) / group) * headDim !== ko) break;
       const qa = r * qDim + h * headDim;
-      const [maxA, maxB] = pairScores(q, qa, qa + headDim, k, ko, kvDim, headDim, n, scale, probs);
-      softmaxPrefixInPlace(probs, n, maxA);
-      softmaxPrefixInPlace(probs.subarray(n), n, maxB);
+      pairScores(q, qa, qa + headDim, k, ko, kvDim, headDim, n, scale, probs);
+      softmaxAt(probs, 0, n, pairMax[0]);
+      softmaxAt(probs, n, n, pairMax[1]);
       pairWeightedSum(probs, v, ko, kvDim, headDim, n, out, qa, qa + headDim);
     }
     for (; h < nHeads; h++) {
