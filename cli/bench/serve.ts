@@ -47,10 +47,11 @@ interface Plan {
   preset: string;
   steps: number; // decode steps per session
   gemmSeconds: number; // benchGemm's measuring time per shape
+  rounds: number; // measurement rounds, each running every decode setup once, one after the other
 }
 
-const FULL: Plan = { preset: '30m', steps: 64, gemmSeconds: 2 };
-const QUICK: Plan = { preset: '6m', steps: 32, gemmSeconds: 1 };
+const FULL: Plan = { preset: '30m', steps: 64, gemmSeconds: 2, rounds: 3 };
+const QUICK: Plan = { preset: '6m', steps: 32, gemmSeconds: 1, rounds: 1 };
 
 /** A LoRA with non-zero B (PEFT starts B at zero, which would make it the identity). */
 function benchLora(config: ModelConfig, seed: number): PeftAdapter {
@@ -78,6 +79,18 @@ function linearParams(config: ModelConfig): number {
   return n;
 }
 
+interface Round {
+  single: DecodeRun;
+  batched: DecodeRun;
+  multi: DecodeRun;
+  split: DecodeRun;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
 const log = (line: string) => process.stderr.write(`bench serve: ${line}\n`);
 const fmt = (x: number, digits = 2) => (Number.isFinite(x) ? x.toFixed(digits) : String(x));
 
@@ -93,19 +106,21 @@ export async function benchServe(plan: Plan): Promise<Record<string, unknown>> {
   const backend = await createBackend(model, 'cpu');
   const server = await startServer({ model, name: 'bench', backend, secret, port: 0 });
   const adapters = Array.from({ length: SESSIONS }, (_, i) => benchLora(config, i + 1));
-  let single: DecodeRun, batched: DecodeRun, multi: DecodeRun, split: DecodeRun;
+  const rounds: Round[] = [];
   try {
     // Warm-up (ORT sessions, JIT) at both batch sizes and along the tap path; not measured.
     await decode(server, secret, config, Array(SESSIONS).fill(undefined), { steps: 2 });
     await decode(server, secret, config, [adapters[0]], { steps: 2 });
-    single = await decode(server, secret, config, [undefined], { steps: plan.steps });
-    log(`1 session: ${fmt(single.tokensPerSecond, 1)} tokens/s`);
-    batched = await decode(server, secret, config, Array(SESSIONS).fill(undefined), { steps: plan.steps });
-    log(`${SESSIONS} base sessions: ${fmt(batched.tokensPerSecond, 1)} tokens/s`);
-    multi = await decode(server, secret, config, adapters, { steps: plan.steps });
-    log(`${SESSIONS} LoRA sessions: ${fmt(multi.tokensPerSecond, 1)} tokens/s`);
-    split = await decode(server, secret, config, [adapters[0]], { steps: plan.steps });
-    log(`1 LoRA session: ${fmt((1000 * split.seconds) / plan.steps)} ms/token`);
+    // Each round runs every setup once, back to back, so a round's ratios compare runs made
+    // under the same load; the reported ratios are the medians over rounds.
+    for (let i = 0; i < plan.rounds; i++) {
+      const single = await decode(server, secret, config, [undefined], { steps: plan.steps });
+      const batched = await decode(server, secret, config, Array(SESSIONS).fill(undefined), { steps: plan.steps });
+      const multi = await decode(server, secret, config, adapters, { steps: plan.steps });
+      const split = await decode(server, secret, config, [adapters[0]], { steps: plan.steps });
+      rounds.push({ single, batched, multi, split });
+      log(`round ${i + 1}/${plan.rounds}: 1 session ${fmt(single.tokensPerSecond, 1)}, ${SESSIONS} base ${fmt(batched.tokensPerSecond, 1)}, ${SESSIONS} LoRA ${fmt(multi.tokensPerSecond, 1)} tokens/s; 1 LoRA stream ${fmt((1000 * split.seconds) / plan.steps)} ms/token`);
+    }
   } finally {
     await server.close();
     await backend.dispose();
@@ -114,7 +129,9 @@ export async function benchServe(plan: Plan): Promise<Record<string, unknown>> {
   const merged = mergeAdapter(model, adapters[0]);
   inProcessLatency(merged, 2); // warm-up
   const local = inProcessLatency(merged, plan.steps);
-  const splitMs = (1000 * split.seconds) / plan.steps;
+  const tps = (pick: (r: Round) => DecodeRun) => median(rounds.map((r) => pick(r).tokensPerSecond));
+  const splitMs = median(rounds.map((r) => (1000 * r.split.seconds) / plan.steps));
+  const split = rounds[rounds.length - 1].split;
   log(`in-process reference with the merged LoRA: ${fmt(local.ms)} ms/token`);
 
   const shapes = WEIGHT_GROUPS.map((group) => ({ group, rows: SESSIONS, ...groupShape(config, group) }));
@@ -131,17 +148,20 @@ export async function benchServe(plan: Plan): Promise<Record<string, unknown>> {
     linear_params: P,
     sessions: SESSIONS,
     decode_steps: plan.steps,
-    single_tokens_per_s: single.tokensPerSecond,
-    batched_tokens_per_s: batched.tokensPerSecond,
-    multi_adapter_tokens_per_s: multi.tokensPerSecond,
-    batched_vs_single: batched.tokensPerSecond / single.tokensPerSecond,
-    multi_adapter_vs_base: multi.tokensPerSecond / batched.tokensPerSecond,
+    rounds: plan.rounds,
+    single_tokens_per_s: tps((r) => r.single),
+    batched_tokens_per_s: tps((r) => r.batched),
+    multi_adapter_tokens_per_s: tps((r) => r.multi),
+    batched_vs_single: median(rounds.map((r) => r.batched.tokensPerSecond / r.single.tokensPerSecond)),
+    multi_adapter_vs_base: median(rounds.map((r) => r.multi.tokensPerSecond / r.batched.tokensPerSecond)),
+    batched_vs_single_per_round: rounds.map((r) => r.batched.tokensPerSecond / r.single.tokensPerSecond),
+    multi_adapter_vs_base_per_round: rounds.map((r) => r.multi.tokensPerSecond / r.batched.tokensPerSecond),
     cpu_gemm_vs_ort: gemmRatio,
     split_ms_per_token: splitMs,
     inprocess_ms_per_token: local.ms,
     split_vs_inprocess_latency: splitMs / local.ms,
     split_matches_inprocess: split.ids[0].length === local.ids.length && split.ids[0].every((t, i) => t === local.ids[i]),
-    decode_gflops: (2 * P * batched.tokensPerSecond) / 1e9,
+    decode_gflops: (2 * P * tps((r) => r.batched)) / 1e9,
     weight_bytes_per_batched_step: 4 * P,
     gemm: gemm.map((r, i) => ({ group: shapes[i].group, rows: r.rows, in: r.inDim, out: r.outDim, backend_gflops: r.backend.gflops, ort_gflops: r.ort.gflops, ratio: r.ratio })),
     seconds: (performance.now() - t0) / 1000,
@@ -152,12 +172,12 @@ export async function benchServe(plan: Plan): Promise<Record<string, unknown>> {
 function table(r: Awaited<ReturnType<typeof benchServe>>): string {
   const n = (k: string, d = 2) => fmt(r[k] as number, d);
   const rows: [string, string][] = [
-    ['model', `${r.preset} random Llama, ${(r.params as number).toLocaleString('en-US')} params, ${r.decode_steps} decode steps`],
+    ['model', `${r.preset} random Llama, ${(r.params as number).toLocaleString('en-US')} params, ${r.decode_steps} decode steps, median of ${r.rounds} round${r.rounds === 1 ? '' : 's'}`],
     ['1 session, base', `${n('single_tokens_per_s', 1)} tokens/s`],
     [`${SESSIONS} sessions, base`, `${n('batched_tokens_per_s', 1)} tokens/s (${n('decode_gflops')} GFLOP/s of decode)`],
     [`${SESSIONS} sessions, ${SESSIONS} LoRAs`, `${n('multi_adapter_tokens_per_s', 1)} tokens/s`],
-    ['batched_vs_single', n('batched_vs_single')],
-    ['multi_adapter_vs_base', n('multi_adapter_vs_base')],
+    ['batched_vs_single', `${n('batched_vs_single')} (rounds: ${(r.batched_vs_single_per_round as number[]).map((x) => fmt(x)).join(', ')})`],
+    ['multi_adapter_vs_base', `${n('multi_adapter_vs_base')} (rounds: ${(r.multi_adapter_vs_base_per_round as number[]).map((x) => fmt(x)).join(', ')})`],
     ['cpu_gemm_vs_ort', `${n('cpu_gemm_vs_ort', 3)} (geometric mean, ${SESSIONS} rows)`],
     ['split, 1 LoRA stream', `${n('split_ms_per_token')} ms/token`],
     ['in-process, merged', `${n('inprocess_ms_per_token')} ms/token${r.split_matches_inprocess ? '' : ' (greedy tokens differ from the split run)'}`],
@@ -182,6 +202,8 @@ server in this process (cpu backend, a free port) and measures, over real WebSoc
   cpu_gemm_vs_ort             the backend's GEMM over onnxruntime's MatMul on the model's shapes (geometric mean)
   split_vs_inprocess_latency  per-token latency of one LoRA stream through the server over the
                               in-process reference generate on the merged model
+Each of ${FULL.rounds} rounds (--quick: ${QUICK.rounds}) runs every setup once, back to back; the ratios are
+the medians of the rounds' ratios, so a change of load between runs moves one round, not the result.
 Prints a table to stdout; progress goes to stderr. Takes a few minutes (--quick: under a minute).
 
 Options:
