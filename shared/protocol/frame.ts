@@ -28,6 +28,9 @@ export class FrameError extends Error {}
 export const MAX_HEADER_BYTES = 64 * 1024;
 
 const align4 = (n: number) => (n + 3) & ~3;
+// One of each per module: a frame per tap exchange made constructing them a measurable cost.
+const utf8Encoder = new TextEncoder();
+const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
 const elements = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 
 export function encodeFrame(header: object, tensors: Record<string, TensorData | { data: TensorData; shape: number[] }> = {}): Uint8Array {
@@ -40,7 +43,7 @@ export function encodeFrame(header: object, tensors: Record<string, TensorData |
     specs.push({ name, dtype: data instanceof Int32Array ? 'i32' : 'f32', shape });
     payloads.push(data);
   }
-  const headerBytes = new TextEncoder().encode(JSON.stringify({ ...header, tensors: specs }));
+  const headerBytes = utf8Encoder.encode(JSON.stringify({ ...header, tensors: specs }));
   const dataStart = align4(4 + headerBytes.length);
   const total = dataStart + payloads.reduce((n, p) => n + p.byteLength, 0);
   const out = new Uint8Array(total);
@@ -78,7 +81,7 @@ export function decodeFrame(bytes: Uint8Array, maxBytes: number): Frame {
   if (4 + headerLength > bytes.byteLength) throw new FrameError('frame truncated inside its header');
   let header: unknown;
   try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(4, 4 + headerLength)));
+    header = JSON.parse(utf8Decoder.decode(bytes.subarray(4, 4 + headerLength)));
   } catch {
     throw new FrameError('frame header is not valid UTF-8 JSON');
   }
