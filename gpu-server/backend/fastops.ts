@@ -169,13 +169,6 @@ function pairScores(q: Float32Array, qa: number, qb: number, k: Floats, ko: numb
   pairMax[1] = maxB;
 }
 
-/** probs[at..at+n) ← their softmax, given their maximum. */
-function softmaxAt(probs: Float64Array, at: number, n: number, max: number): void {
-  let sum = 0;
-  for (let j = at; j < at + n; j++) sum += probs[j] = Math.exp(probs[j] - max);
-  for (let j = at; j < at + n; j++) probs[j] /= sum;
-}
-
 /**
  * weightedSum for two heads sharing a kv head, four columns at a time (eight sums in locals, each
  * value element read once for both heads): probs[0..n) → out at oa, probs[n..2n) → out at ob.
@@ -237,8 +230,8 @@ export function attentionF32(q: Float32Array, k: Floats, v: Floats, shape: Atten
       if (Math.floor((h + 1) / group) * headDim !== ko) break;
       const qa = r * qDim + h * headDim;
       pairScores(q, qa, qa + headDim, k, ko, kvDim, headDim, n, scale, probs);
-      softmaxAt(probs, 0, n, pairMax[0]);
-      softmaxAt(probs, n, n, pairMax[1]);
+      softmaxPrefixInPlace(probs, n, pairMax[0]);
+      softmaxPrefixInPlace(probs, n, pairMax[1], n);
       pairWeightedSum(probs, v, ko, kvDim, headDim, n, out, qa, qa + headDim);
     }
     for (; h < nHeads; h++) {

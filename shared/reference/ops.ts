@@ -237,15 +237,15 @@ function attentionWeights(q: Floats, qo: number, k: Floats, kvDim: number, ko: n
   softmaxPrefixInPlace(probs, last + 1, max);
 }
 
-/** probs[0..n) ← softmax(probs[0..n)), given their maximum (subtracted for stability). */
-export function softmaxPrefixInPlace(probs: Float64Array, n: number, max: number): void {
+/** probs[at..at+n) ← their softmax, given their maximum (subtracted for stability). */
+export function softmaxPrefixInPlace(probs: Float64Array, n: number, max: number, at = 0): void {
   let sum = 0;
-  for (let j = 0; j < n; j++) {
+  for (let j = at; j < at + n; j++) {
     const e = Math.exp(probs[j] - max);
     probs[j] = e;
     sum += e;
   }
-  for (let j = 0; j < n; j++) probs[j] /= sum;
+  for (let j = at; j < at + n; j++) probs[j] /= sum;
 }
 
 /**
