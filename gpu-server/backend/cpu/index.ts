@@ -27,6 +27,7 @@ import { checkCall, groupWeights } from '../groups';
 import type { AttentionShape } from '../../../shared/reference/ops';
 import type { AttentionGradients, Backend, BackendInfo, WeightGroup } from '../types';
 import { attentionF32 } from '../fastops';
+import { Serial } from '../serial';
 import { OrtAttention } from './attention';
 import { dynamicBackwardModel } from './onnx-model';
 import { ConstantWeightSession, defaultThreads, ORT_VERSION, runSession, sessionOptions } from './sessions';
@@ -54,7 +55,7 @@ const LAYER_GROUPS = ['qkv', 'o', 'gateup', 'down'] as const;
 
 export class CpuBackend implements Backend {
   readonly info: BackendInfo;
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly serial = new Serial();
   private disposed = false;
 
   private constructor(
@@ -154,18 +155,15 @@ export class CpuBackend implements Backend {
     return this.enqueue(() => run(k));
   }
 
-  /** Runs after every call before it: each onnxruntime session's thread pool already uses every core. */
   private enqueue<T>(run: () => Promise<T>): Promise<T> {
     if (this.disposed) return Promise.reject(new Error('cpu backend: used after dispose()'));
-    const result = this.queue.then(run);
-    this.queue = result.catch(() => undefined);
-    return result;
+    return this.serial.run(run);
   }
 
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
-    await this.queue;
+    await this.serial.drained();
     this.forward.clear();
     this.backward.clear();
     await Promise.all(this.sessions.splice(0).map((s) => s.release()));

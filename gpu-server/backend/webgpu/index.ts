@@ -19,6 +19,7 @@ import { describeAdapter, findAdapter, NO_ADAPTER_MESSAGE } from './adapter';
 import { GrowableBuffer } from './buffers';
 import { choosePrecision, requestDevice, type WeightPrecision, type WeightPrecisionOption } from './device';
 import { createKernels, dispatchFor, KERNEL_NEEDS, type Kernels } from './kernels';
+import { Serial } from '../serial';
 import { KvMirrors } from './kv-mirror';
 import { OP_NEEDS } from './ops/kernels';
 import { opsFor, type WebGpuOps } from './ops/index';
@@ -47,7 +48,7 @@ interface CallBuffers {
 
 export class WebGpuBackend implements Backend {
   readonly info: BackendInfo;
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly serial = new Serial();
   private disposed = false;
   private lost: string | undefined;
   private readonly kv: KvMirrors;
@@ -153,16 +154,14 @@ export class WebGpuBackend implements Backend {
     return this.enqueue(run);
   }
 
-  /** Runs after every call before it (one call on the device at a time: the call buffers are shared). */
+  /** One call on the device at a time: the call buffers are shared. */
   private enqueue<T>(run: () => Promise<T>): Promise<T> {
     try {
       this.checkUsable();
     } catch (e) {
       return Promise.reject(e);
     }
-    const result = this.queue.then(run);
-    this.queue = result.catch(() => undefined);
-    return result;
+    return this.serial.run(run);
   }
 
   private checkUsable(): void {
@@ -217,7 +216,7 @@ export class WebGpuBackend implements Backend {
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
-    await this.queue;
+    await this.serial.drained();
     this.groups.clear();
     this.device.destroy();
   }
