@@ -5,21 +5,14 @@
  * (outputs are O(1); float32 rounding of the result is ~6e-8).
  */
 import { describe, expect, it } from 'vitest';
+import { randomFloats } from '../testing/numeric';
 import { attention, rope } from '../../shared/reference/ops';
 import { attentionF32, ropeF32 } from './fastops';
-
-function random(n: number, seed: number): Float32Array {
-  let s = seed;
-  return Float32Array.from({ length: n }, () => {
-    s = (s * 1103515245 + 12345) % 2 ** 31;
-    return (s / 2 ** 31) * 2 - 1;
-  });
-}
 
 describe('engine fast ops', () => {
   it('ropeF32 = reference rope (prefill and decode rows, positions past the first table)', () => {
     for (const [rows, pos0, theta] of [[5, 0, 10000], [1, 17, 10000], [3, 300, 500000], [1, 700, 10000]]) {
-      const x = random(rows * 4 * 8, rows + pos0);
+      const x = randomFloats(rows * 4 * 8, rows + pos0);
       expect(ropeF32(x, rows, 4, 8, pos0, theta)).toEqual(rope(x, rows, 4, 8, pos0, theta));
     }
   });
@@ -28,9 +21,9 @@ describe('engine fast ops', () => {
     const cases = [[6, 0, 4, 2, 8], [1, 9, 4, 2, 8], [2, 300, 4, 2, 8], [3, 5, 6, 2, 6], [2, 7, 3, 3, 5]];
     for (const [rows, pos0, nHeads, nKvHeads, headDim] of cases) {
       const shape = { rows, pos0, nHeads, nKvHeads, headDim };
-      const q = random(rows * nHeads * headDim, 1 + rows);
-      const k = random((pos0 + rows + 3) * nKvHeads * headDim, 2 + pos0);
-      const v = random((pos0 + rows + 3) * nKvHeads * headDim, 3 + pos0);
+      const q = randomFloats(rows * nHeads * headDim, 1 + rows);
+      const k = randomFloats((pos0 + rows + 3) * nKvHeads * headDim, 2 + pos0);
+      const v = randomFloats((pos0 + rows + 3) * nKvHeads * headDim, 3 + pos0);
       const fast = attentionF32(q, k, v, shape);
       const ref = attention(q, k, v, shape);
       expect(fast.length).toBe(ref.length);

@@ -4,28 +4,10 @@
  * gradients must match to 1e-5 of the reference's largest magnitude.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectCloseToScale, randomFloats } from '../../testing/numeric';
 import { attention, attentionBackward } from '../../../shared/reference/ops';
 import { OrtAttention } from './attention';
 import { sessionOptions } from './sessions';
-
-function random(n: number, seed: number): Float32Array {
-  let s = seed;
-  return Float32Array.from({ length: n }, () => {
-    s = (s * 1103515245 + 12345) % 2 ** 31;
-    return (s / 2 ** 31) * 2 - 1;
-  });
-}
-
-function relativeError(got: Float32Array, ref: ArrayLike<number>): number {
-  expect(got.length).toBe(ref.length);
-  let scale = 0;
-  let error = 0;
-  for (let i = 0; i < got.length; i++) {
-    scale = Math.max(scale, Math.abs(ref[i]));
-    error = Math.max(error, Math.abs(got[i] - ref[i]));
-  }
-  return error / Math.max(scale, 1e-30);
-}
 
 // [rows, pos0, nHeads, nKvHeads, headDim]: training (pos0 0), prefill after a cached prefix, decode.
 const CASES = [[6, 0], [5, 3], [1, 9], [9, 0]];
@@ -46,15 +28,15 @@ describe('OrtAttention (the CPU backend’s attention)', () => {
         const ort = sessions.get(`${nHeads}/${nKvHeads}/${headDim}`)!;
         const shape = { rows, pos0, nHeads, nKvHeads, headDim };
         const keys = pos0 + rows;
-        const q = random(rows * nHeads * headDim, 1 + rows);
+        const q = randomFloats(rows * nHeads * headDim, 1 + rows);
         // a cache with room beyond the used positions: only the first `keys` rows count
-        const k = random((keys + 2) * nKvHeads * headDim, 2 + pos0);
-        const v = random((keys + 2) * nKvHeads * headDim, 3 + pos0);
-        const dOut = random(rows * nHeads * headDim, 4 + headDim);
-        expect(relativeError(await ort.forward(q, k, v, shape), attention(q, k, v, shape))).toBeLessThanOrEqual(1e-5);
+        const k = randomFloats((keys + 2) * nKvHeads * headDim, 2 + pos0);
+        const v = randomFloats((keys + 2) * nKvHeads * headDim, 3 + pos0);
+        const dOut = randomFloats(rows * nHeads * headDim, 4 + headDim);
+        expectCloseToScale(await ort.forward(q, k, v, shape), attention(q, k, v, shape), 1e-5, 'out');
         const ref = attentionBackward(dOut, q, k, v, shape);
         const got = await ort.backward(dOut, q, k, v, shape);
-        for (const name of ['dq', 'dk', 'dv'] as const) expect(relativeError(got[name], ref[name]), name).toBeLessThanOrEqual(1e-5);
+        for (const name of ['dq', 'dk', 'dv'] as const) expectCloseToScale(got[name], ref[name], 1e-5, name);
       });
     }
   }

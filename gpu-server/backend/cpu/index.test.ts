@@ -1,5 +1,6 @@
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { expectCloseToScale, randomFloats } from '../../testing/numeric';
 import { randomModel, tinyConfig } from '../../../shared/model/random';
 import type { Model, ModelConfig } from '../../../shared/model/types';
 import { BackendInputError, groupShape } from '../groups';
@@ -13,28 +14,6 @@ import { CpuBackend, type CpuBackwardMode } from './index';
  * largest terms, so a per-element relative bound would be meaningless near zero).
  */
 const TOL = 1e-5;
-
-function expectClose(actual: Float32Array, expected: Float32Array, tol: number, what: string) {
-  expect(actual.length, what).toBe(expected.length);
-  let scale = 0;
-  for (const v of expected) scale = Math.max(scale, Math.abs(v));
-  let worst = 0;
-  for (let i = 0; i < actual.length; i++) worst = Math.max(worst, Math.abs(actual[i] - expected[i]));
-  expect(Number.isFinite(worst), what).toBe(true);
-  expect(worst, `${what}: max |Δ| ${worst} vs ${tol}·${scale}`).toBeLessThanOrEqual(tol * scale);
-}
-
-function randomFloats(n: number, seed: number): Float32Array {
-  const a = new Float32Array(n);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    a[i] = ((s >>> 0) / 0x100000000 - 0.5) * 2;
-  }
-  return a;
-}
 
 const CONFIGS: [string, ModelConfig][] = [
   ['Llama, GQA 4/2, no bias', tinyConfig()],
@@ -64,9 +43,9 @@ describe.each(CONFIGS)('CpuBackend on %s', (_, config) => {
         const { inDim, outDim } = groupShape(config, group);
         for (const rows of [1, 3, 17]) {
           const x = randomFloats(rows * inDim, seed++);
-          expectClose(await cpu.linear(layer, group, x, rows), await reference.linear(layer, group, x, rows), TOL, `linear L${layer} ${group} rows ${rows}`);
+          expectCloseToScale(await cpu.linear(layer, group, x, rows), await reference.linear(layer, group, x, rows), TOL, `linear L${layer} ${group} rows ${rows}`);
           const dy = randomFloats(rows * outDim, seed++);
-          expectClose(await cpu.linearBackward(layer, group, dy, rows), await reference.linearBackward(layer, group, dy, rows), TOL, `backward L${layer} ${group} rows ${rows}`);
+          expectCloseToScale(await cpu.linearBackward(layer, group, dy, rows), await reference.linearBackward(layer, group, dy, rows), TOL, `backward L${layer} ${group} rows ${rows}`);
         }
       }
     }
@@ -88,13 +67,13 @@ describe.each(CONFIGS)('CpuBackend on %s', (_, config) => {
         let offset = 0;
         for (const [i, rows] of parts.entries()) {
           const alone = await cpu[op](1, group, inputs[i], rows);
-          expectClose(together.subarray(offset, offset + rows * outWidth), alone, 1e-6, `${op} ${group} part ${i}`);
+          expectCloseToScale(together.subarray(offset, offset + rows * outWidth), alone, 1e-6, `${op} ${group} part ${i}`);
           offset += rows * outWidth;
         }
         // and row by row
         for (let r = 0; r < 17; r++) {
           const one = await cpu[op](1, group, stacked.slice(r * width, (r + 1) * width), 1);
-          expectClose(together.subarray(r * outWidth, (r + 1) * outWidth), one, 1e-6, `${op} ${group} row ${r}`);
+          expectCloseToScale(together.subarray(r * outWidth, (r + 1) * outWidth), one, 1e-6, `${op} ${group} row ${r}`);
         }
       }
     }

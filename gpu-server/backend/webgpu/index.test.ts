@@ -5,6 +5,7 @@
  * Shapes stay small: lavapipe runs a tiled matmul at ~0.3 GFLOP/s.
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { expectCloseToScale, randomFloats } from '../../testing/numeric';
 import { randomModel, tinyConfig } from '../../../shared/model/random';
 import type { Model, ModelConfig } from '../../../shared/model/types';
 import { BackendInputError, groupShape } from '../groups';
@@ -21,28 +22,6 @@ import { WebGpuBackend, type WeightPrecision } from './index';
  * reference runs on the same weights rounded to f16, so the same bound holds.
  */
 const TOL = 1e-5;
-
-function expectClose(actual: Float32Array, expected: Float32Array, tol: number, what: string) {
-  expect(actual.length, what).toBe(expected.length);
-  let scale = 0;
-  for (const v of expected) scale = Math.max(scale, Math.abs(v));
-  let worst = 0;
-  for (let i = 0; i < actual.length; i++) worst = Math.max(worst, Math.abs(actual[i] - expected[i]));
-  expect(Number.isFinite(worst), what).toBe(true);
-  expect(worst, `${what}: max |Δ| ${worst} vs ${tol}·${scale}`).toBeLessThanOrEqual(tol * scale);
-}
-
-function randomFloats(n: number, seed: number): Float32Array {
-  const a = new Float32Array(n);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    a[i] = ((s >>> 0) / 0x100000000 - 0.5) * 2;
-  }
-  return a;
-}
 
 /** The model with every matrix rounded to f16 (biases, like activations, stay f32). */
 function roundedToHalf(model: Model): Model {
@@ -81,9 +60,9 @@ describe.each(CONFIGS)('WebGpuBackend on %s, %s weights', (_, precision, config)
         const { inDim, outDim } = groupShape(config, group);
         for (const rows of [1, 3, 17, 40]) {
           const x = randomFloats(rows * inDim, seed++);
-          expectClose(await gpu.linear(layer, group, x, rows), await reference.linear(layer, group, x, rows), TOL, `linear L${layer} ${group} rows ${rows}`);
+          expectCloseToScale(await gpu.linear(layer, group, x, rows), await reference.linear(layer, group, x, rows), TOL, `linear L${layer} ${group} rows ${rows}`);
           const dy = randomFloats(rows * outDim, seed++);
-          expectClose(await gpu.linearBackward(layer, group, dy, rows), await reference.linearBackward(layer, group, dy, rows), TOL, `backward L${layer} ${group} rows ${rows}`);
+          expectCloseToScale(await gpu.linearBackward(layer, group, dy, rows), await reference.linearBackward(layer, group, dy, rows), TOL, `backward L${layer} ${group} rows ${rows}`);
         }
       }
     }
@@ -104,7 +83,7 @@ describe.each(CONFIGS)('WebGpuBackend on %s, %s weights', (_, precision, config)
         let offset = 0;
         for (const [i, rows] of parts.entries()) {
           const alone = await gpu[op](1, group, inputs[i], rows);
-          expectClose(together.subarray(offset, offset + rows * outWidth), alone, 1e-6, `${op} ${group} part ${i}`);
+          expectCloseToScale(together.subarray(offset, offset + rows * outWidth), alone, 1e-6, `${op} ${group} part ${i}`);
           offset += rows * outWidth;
         }
       }
@@ -134,7 +113,7 @@ describe('WebGpuBackend', () => {
       v.set(randomFloats(rows * kvDim, seed + 1), pos0 * kvDim);
       const q = randomFloats(rows * nHeads * headDim, seed + 2);
       const shape = { rows, pos0, nHeads, nKvHeads, headDim };
-      expectClose(await gpu.attention(q, k, v, shape), attention(q, k, v, shape), TOL, `${rows} rows at ${pos0}`);
+      expectCloseToScale(await gpu.attention(q, k, v, shape), attention(q, k, v, shape), TOL, `${rows} rows at ${pos0}`);
       return { q, shape };
     };
     await check(3, 0, 1); // a prefill
@@ -143,7 +122,7 @@ describe('WebGpuBackend', () => {
     const dOut = randomFloats(q.length, 7);
     const got = await gpu.attentionBackward(dOut, q, k, v, shape);
     const want = attentionBackward(dOut, q, k, v, shape);
-    for (const name of ['dq', 'dk', 'dv'] as const) expectClose(got[name], want[name], TOL, name);
+    for (const name of ['dq', 'dk', 'dv'] as const) expectCloseToScale(got[name], want[name], TOL, name);
   });
 
   it('describes itself with its adapter', () => {

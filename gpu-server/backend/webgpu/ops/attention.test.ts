@@ -9,7 +9,8 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import * as ref from '../../../../shared/reference/ops';
 import { runOnDevice } from './run';
-import { expectClose, randomFloats, testGpu, type TestGpu } from './testing';
+import { expectClose, testGpu, type TestGpu } from './testing';
+import { randomFloats } from '../../../testing/numeric';
 
 const TOL = 1e-5;
 

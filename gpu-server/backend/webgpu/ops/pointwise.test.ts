@@ -8,7 +8,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import * as ref from '../../../../shared/reference/ops';
-import { expectClose, randomFloats, randomIds, testGpu, type TestGpu } from './testing';
+import { expectClose, randomIds, testGpu, type TestGpu } from './testing';
+import { randomFloats } from '../../../testing/numeric';
 
 const TOL = 1e-5;
 

@@ -8,6 +8,7 @@ import { expect } from 'vitest';
 import { findAdapter, NO_ADAPTER_MESSAGE } from '../adapter';
 import { ArrayOps } from './arrays';
 import { opsFor, requestOpsDevice, type WebGpuOps } from './index';
+import { randomFloats } from '../../../testing/numeric';
 
 export interface TestGpu {
   device: GPUDevice;
@@ -21,19 +22,6 @@ export async function testGpu(): Promise<TestGpu> {
   const device = await requestOpsDevice(adapter);
   const ops = await opsFor(device);
   return { device, ops, arrays: new ArrayOps(ops) };
-}
-
-/** Uniform in [−scale, scale), xorshift32 from the seed. */
-export function randomFloats(n: number, seed: number, scale = 1): Float32Array {
-  const a = new Float32Array(n);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    a[i] = ((s >>> 0) / 0x100000000 - 0.5) * 2 * scale;
-  }
-  return a;
 }
 
 /** Integers in [0, n), from the same generator. */
