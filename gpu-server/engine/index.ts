@@ -108,7 +108,11 @@ export class Engine {
     const n = tokens.length;
     if (targets.length !== n || mask.length !== n) throw new StepError(`${n} tokens but ${targets.length} targets and ${mask.length} mask entries`);
     for (const t of targets) if (t < 0 || t >= vocabSize) throw new StepError(`target id ${t} is outside the vocabulary [0, ${vocabSize})`);
-    const lossTokens = mask.reduce((a, m) => a + (m !== 0 ? 1 : 0), 0);
+    // Checked here, not only by the loss: a bad mask must not cost a whole forward first.
+    mask.forEach((m, r) => {
+      if (m !== 0 && m !== 1) throw new StepError(`mask[${r}] must be 0 or 1, got ${m}`);
+    });
+    const lossTokens = mask.reduce((a, m) => a + m, 0);
     if (lossTokens === 0) throw new StepError('the loss mask selects no position');
 
     // Check the activations this step will keep against the tenant's budget before doing the work.

@@ -286,6 +286,12 @@ const scenarios: Record<string, () => Promise<void>> = {
     t.send({ type: 'forward', seq: 0 }, { tokens: Int32Array.from([1, 2]), targets: Int32Array.from([2, 3]), mask: Float32Array.from([1, NaN]) });
     await t.expectError('bad_frame', /tensor "mask" contains NaN or Inf at element 1/);
   },
+  'a loss mask entry other than 0 or 1 → bad_request, naming it': async () => {
+    const t = new RawClient();
+    await t.opened(testToken(freshTenant('mask')), { mode: 'training' });
+    t.send({ type: 'forward', seq: 0 }, { tokens: Int32Array.from([1, 2]), targets: Int32Array.from([2, 3]), mask: Float32Array.from([1, 0.5]) });
+    await t.expectError('bad_request', /mask\[1\] must be 0 or 1, got 0\.5/);
+  },
   'context overflow → bad_request': async () => {
     const c = new RawClient();
     await c.opened(testToken(freshTenant('overflow')), { maxContext: 4 });
