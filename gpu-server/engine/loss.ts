@@ -6,17 +6,12 @@
  * them (no second [rows, vocab] array). Same definitions as shared/reference/ops:
  *   loss = mean over masked-in rows of (log Σᵢ exp(lᵢ) − l_target);  dL/dl = (softmax(l) − onehot) / count.
  */
+import { checkLoss } from '../../shared/reference/ops';
+
 export function crossEntropyWithGradient(logits: Float32Array, targets: Int32Array, mask: Float32Array, vocab: number, out: Float32Array): number {
   const rows = targets.length;
-  if (logits.length !== rows * vocab || out.length !== logits.length) throw new Error(`crossEntropy: logits hold ${logits.length} and out ${out.length} elements, expected ${rows}×${vocab}`);
-  if (mask.length !== rows) throw new Error(`crossEntropy: ${rows} targets but ${mask.length} mask entries`);
-  let count = 0;
-  for (let r = 0; r < rows; r++) {
-    if (mask[r] !== 0 && mask[r] !== 1) throw new Error(`crossEntropy: mask[${r}] must be 0 or 1, got ${mask[r]}`);
-    if (mask[r] === 0) continue;
-    if (!(targets[r] >= 0 && targets[r] < vocab)) throw new Error(`crossEntropy: target ${targets[r]} at row ${r} is outside [0, ${vocab})`);
-    count++;
-  }
+  const count = checkLoss(logits, targets, mask, rows, vocab);
+  if (out.length !== logits.length) throw new Error(`crossEntropy: out holds ${out.length} elements, the logits ${logits.length}`);
   let total = 0;
   for (let r = 0; r < rows; r++) {
     const o = r * vocab;

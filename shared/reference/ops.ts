@@ -422,7 +422,8 @@ export function softmax<T extends Floats>(logits: T, rows: number, n: number): T
   return p;
 }
 
-function checkLoss(logits: Floats, targets: readonly number[], mask: readonly number[], rows: number, vocab: number): number {
+/** Checks a loss call's shapes, mask (0 or 1) and the masked-in targets; → how many rows count. */
+export function checkLoss(logits: ArrayLike<number>, targets: ArrayLike<number>, mask: ArrayLike<number>, rows: number, vocab: number): number {
   checkShape('crossEntropy logits', logits, rows * vocab);
   checkShape('crossEntropy targets', targets, rows);
   checkShape('crossEntropy mask', mask, rows);
