@@ -15,7 +15,7 @@
  * A software adapter (lavapipe) is refused unless --allow-software: its numbers say nothing about
  * a GPU. No assertion on any number: this reports, it does not judge.
  */
-import { CpuBackend, WebGpuBackend, type Backend } from '../../gpu-server/backend';
+import { createBackend, WebGpuBackend, type Backend } from '../../gpu-server/backend';
 import { WEIGHT_GROUPS } from '../../gpu-server/backend/types';
 import { randomModel } from '../../shared/model/random';
 import type { Model } from '../../shared/model/types';
@@ -171,7 +171,7 @@ export async function benchGpu(plan: Plan, allowSoftware: boolean): Promise<GpuB
       await gpu.dispose();
     }
 
-    const cpu = await CpuBackend.create(model);
+    const cpu = await createBackend(model, 'cpu');
     cpuDevice = cpu.info.device;
     let cpuRuns: DecodeRun[];
     try {

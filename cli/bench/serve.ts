@@ -29,16 +29,14 @@
 import { createLora, mergeAdapter, type PeftAdapter } from '../../shared/adapters';
 import { randomModel } from '../../shared/model/random';
 import type { Model, ModelConfig } from '../../shared/model/types';
-import { newTokenId } from '../../shared/protocol/token';
 import { generate } from '../../shared/reference';
 import { Rng } from '../../shared/util/rng';
 import { createBackend } from '../../gpu-server/backend';
 import { benchGemm } from '../../gpu-server/backend/gemm-bench';
 import { groupShape } from '../../gpu-server/backend/groups';
 import { WEIGHT_GROUPS } from '../../gpu-server/backend/types';
-import { startServer } from '../../gpu-server/server';
 import { parseCommand, type Command } from '../args';
-import { decode, PROMPT, type DecodeRun } from './decode';
+import { decode, PROMPT, withServer, type DecodeRun } from './decode';
 import { parameterCount, presetConfig } from '../init-random';
 
 const SESSIONS = 32;
@@ -102,27 +100,26 @@ export async function benchServe(plan: Plan): Promise<Record<string, unknown>> {
   const P = linearParams(config);
   log(`preset ${plan.preset}: ${params.toLocaleString('en-US')} parameters (${P.toLocaleString('en-US')} in linear layers), ${plan.steps} decode steps per session`);
 
-  const secret = `bench-${newTokenId()}-secret`;
   const backend = await createBackend(model, 'cpu');
-  const server = await startServer({ model, name: 'bench', backend, secret, port: 0 });
   const adapters = Array.from({ length: SESSIONS }, (_, i) => benchLora(config, i + 1));
   const rounds: Round[] = [];
   try {
-    // Warm-up (ORT sessions, JIT) at both batch sizes and along the tap path; not measured.
-    await decode(server, secret, config, Array(SESSIONS).fill(undefined), { steps: 2 });
-    await decode(server, secret, config, [adapters[0]], { steps: 2 });
-    // Each round runs every setup once, back to back, so a round's ratios compare runs made
-    // under the same load; the reported ratios are the medians over rounds.
-    for (let i = 0; i < plan.rounds; i++) {
-      const single = await decode(server, secret, config, [undefined], { steps: plan.steps });
-      const batched = await decode(server, secret, config, Array(SESSIONS).fill(undefined), { steps: plan.steps });
-      const multi = await decode(server, secret, config, adapters, { steps: plan.steps });
-      const split = await decode(server, secret, config, [adapters[0]], { steps: plan.steps });
-      rounds.push({ single, batched, multi, split });
-      log(`round ${i + 1}/${plan.rounds}: 1 session ${fmt(single.tokensPerSecond, 1)}, ${SESSIONS} base ${fmt(batched.tokensPerSecond, 1)}, ${SESSIONS} LoRA ${fmt(multi.tokensPerSecond, 1)} tokens/s; 1 LoRA stream ${fmt((1000 * split.seconds) / plan.steps)} ms/token`);
-    }
+    await withServer(model, backend, async (server, secret) => {
+      // Warm-up (ORT sessions, JIT) at both batch sizes and along the tap path; not measured.
+      await decode(server, secret, config, Array(SESSIONS).fill(undefined), { steps: 2 });
+      await decode(server, secret, config, [adapters[0]], { steps: 2 });
+      // Each round runs every setup once, back to back, so a round's ratios compare runs made
+      // under the same load; the reported ratios are the medians over rounds.
+      for (let i = 0; i < plan.rounds; i++) {
+        const single = await decode(server, secret, config, [undefined], { steps: plan.steps });
+        const batched = await decode(server, secret, config, Array(SESSIONS).fill(undefined), { steps: plan.steps });
+        const multi = await decode(server, secret, config, adapters, { steps: plan.steps });
+        const split = await decode(server, secret, config, [adapters[0]], { steps: plan.steps });
+        rounds.push({ single, batched, multi, split });
+        log(`round ${i + 1}/${plan.rounds}: 1 session ${fmt(single.tokensPerSecond, 1)}, ${SESSIONS} base ${fmt(batched.tokensPerSecond, 1)}, ${SESSIONS} LoRA ${fmt(multi.tokensPerSecond, 1)} tokens/s; 1 LoRA stream ${fmt((1000 * split.seconds) / plan.steps)} ms/token`);
+      }
+    });
   } finally {
-    await server.close();
     await backend.dispose();
   }
 
