@@ -66,6 +66,25 @@ describe('DoRA module', () => {
     for (let j = 0; j < y.length; j++) expect(y[j]).toBeCloseTo(y0[j], 12);
   });
 
+  it('computes the row norms ‖W + s·B·A‖ of the definition (ranks covering every column block)', () => {
+    for (const [inDim, outDim, r] of [[37, 9, 1], [40, 13, 5], [33, 7, 12], [64, 20, 16]]) {
+      const A = randomArray(r * inDim, 21);
+      const B = randomArray(outDim * r, 22);
+      const W = Float32Array.from(randomArray(outDim * inDim, 23));
+      const scale = 1.5;
+      const norms = doraNorms(W, { A, B, r, inDim, outDim, scale, keyA: 'A', keyB: 'B' });
+      for (let o = 0; o < outDim; o++) {
+        let ss = 0;
+        for (let i = 0; i < inDim; i++) {
+          let w = W[o * inDim + i];
+          for (let k = 0; k < r; k++) w += scale * B[o * r + k] * A[k * inDim + i];
+          ss += w * w;
+        }
+        expect(Math.abs(norms[o] - Math.sqrt(ss)) / Math.sqrt(ss), `in ${inDim} out ${outDim} r ${r} row ${o}`).toBeLessThan(1e-12);
+      }
+    }
+  });
+
   it('keeps its norms until refreshed', () => {
     const { B, W, mod } = make(false);
     const before = Float64Array.from(mod.norms);
