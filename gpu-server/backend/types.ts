@@ -14,6 +14,7 @@
  * [rows × rows × headDim] products per head); it runs per session, over the session's own K/V.
  */
 import type { AttentionShape } from '../../shared/reference/ops';
+import type { TrainingHead } from './head';
 
 export const WEIGHT_GROUPS = ['qkv', 'o', 'gateup', 'down', 'lmHead'] as const;
 export type WeightGroup = (typeof WEIGHT_GROUPS)[number];
@@ -40,6 +41,12 @@ export interface Backend {
   attention(q: Float32Array, k: Float32Array, v: Float32Array, shape: AttentionShape): Promise<Float32Array>;
   /** Its backward, probabilities recomputed: dq [rows, nHeads·headDim], dk and dv [pos0 + rows, nKvHeads·headDim]. */
   attentionBackward(dOut: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, shape: AttentionShape): Promise<AttentionGradients>;
+  /**
+   * A training step's head (head.ts): xf [rows, dim] after the final norm, targets and a 0/1
+   * mask [rows] → the masked mean cross-entropy and dL/dxf [rows, dim] (and the logits when
+   * asked), in one op, so a device backend keeps the [rows, vocab] tensors on the device.
+   */
+  trainingHead(xf: Float32Array, targets: Int32Array, mask: Float32Array, rows: number, returnLogits: boolean): Promise<TrainingHead>;
   /** Releases native resources. */
   dispose(): Promise<void>;
 }

@@ -6,7 +6,6 @@ import type { Model } from '../../shared/model/types';
 import type { TokenClaims } from '../../shared/protocol/token';
 import type { TapPlanEntry } from '../../shared/protocol/messages';
 import { rmsnormBackward, softmax } from '../../shared/reference/ops';
-import { crossEntropyWithGradient } from './loss';
 import type { SamplingParams } from '../../shared/reference/sampling';
 import type { Backend } from '../backend/types';
 import { Batcher, type BatchObserver } from './batcher';
@@ -128,17 +127,14 @@ export class Engine {
     session.kv.length = 0; // training steps are whole sequences
     const trace: LayerTrace[] = [];
     const { xf, hReal } = await forwardStep(this.context(session, exchange), tokens, trace);
-    const logits = await this.batcher.linear(0, 'lmHead', xf, n); // [n, vocab]
-    // dL/dh at the top right away, so the trace never holds [n, vocab] logits; the gradient
-    // overwrites the logits unless the caller wants them back.
-    const dLogits = opts.returnLogits ? new Float32Array(logits.length) : logits;
-    const loss = crossEntropyWithGradient(logits, targets, mask, vocabSize, dLogits);
-    const dxf = await this.batcher.linearBackward(0, 'lmHead', dLogits, n); // [n, dim]
+    // Logits, loss and dL/dxf in one backend op: a device backend keeps the [n, vocab] logits and
+    // their gradient on the device, and the trace never holds them.
+    const head = await this.backend.trainingHead(xf, targets, mask, n, opts.returnLogits);
     const dhFinal = new Float32Array(rows * dim);
-    dhFinal.set(rmsnormBackward(dxf, hReal, this.model.weights.finalNorm, n, dim, rmsNormEps), session.promptTokens * dim);
+    dhFinal.set(rmsnormBackward(head.dxf, hReal, this.model.weights.finalNorm, n, dim, rmsNormEps), session.promptTokens * dim);
     session.trace = { layers: trace, rows, dhFinal };
     session.traceBytes = traceBytes;
-    return opts.returnLogits ? { loss, lossTokens, logits } : { loss, lossTokens };
+    return opts.returnLogits ? { loss: head.loss, lossTokens, logits: head.logits } : { loss: head.loss, lossTokens };
   }
 
   /** Bytes a training step of `rows` rows keeps for backward: per layer h, q, h', g, u (LayerTrace), plus dL/dh at the top. */

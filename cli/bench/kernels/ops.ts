@@ -5,7 +5,7 @@
  * (shared/reference/ops), and what the server runs on the cpu backend where it differs from the
  * reference: RoPE and a decode row's attention in fast JavaScript (gpu-server/backend/fastops),
  * a step's attention and its backward in onnxruntime (the CPU backend's attention), the loss and
- * its gradient in one pass (gpu-server/engine/loss.ts; timed on the backward row).
+ * its gradient in one pass (gpu-server/backend/loss.ts; timed on the backward row).
  *
  * Work per call: bytes read + written (f32; small vectors such as a norm's weight counted once)
  * for the memory-bound ops, FLOPs for attention: per (row, head) and key seen, 2·headDim for q·k
@@ -14,7 +14,7 @@
  */
 import { ropeF32 } from '../../../gpu-server/backend/fastops';
 import type { Backend } from '../../../gpu-server/backend/types';
-import { crossEntropyWithGradient } from '../../../gpu-server/engine/loss';
+import { crossEntropyWithGradient } from '../../../gpu-server/backend/loss';
 import type { WebGpuOps } from '../../../gpu-server/backend/webgpu/ops/index';
 import type { HostArray } from '../../../gpu-server/backend/webgpu/ops/run';
 import type { Floats, Model } from '../../../shared/model/types';

@@ -6,7 +6,8 @@
  * one labelled storage buffer per (layer, group) (weights.ts), and the pipelines of the three
  * WGSL kernels (kernels.ts). A call writes its input into a reusable input buffer, records one
  * command encoder (the kernel, then a copy of the result to a reusable staging buffer), submits
- * once and maps the staging buffer once. Calls run one at a time, which is what makes the
+ * once and maps the staging buffer once. A training step's head (lmHead GEMM, cross-entropy, its
+ * gradient, the backward GEMM) is one such submit, so its [rows, vocab] tensors stay on the device. Calls run one at a time, which is what makes the
  * reusable buffers safe; the scheduler batches rows across sessions, so that is no loss.
  *
  * Activations (x, dy, y, dx) are f32 everywhere; weights are f32 or f16 (device.ts).
@@ -14,6 +15,7 @@
 import type { Model, ModelConfig } from '../../../shared/model/types';
 import { BackendInputError, checkCall, groupWeights } from '../groups';
 import { checkAttention, type AttentionShape } from '../../../shared/reference/ops';
+import { checkTrainingHead, type TrainingHead } from '../head';
 import type { AttentionGradients, Backend, BackendInfo, WeightGroup } from '../types';
 import { describeAdapter, findAdapter, NO_ADAPTER_MESSAGE } from './adapter';
 import { GrowableBuffer } from './buffers';
@@ -23,7 +25,7 @@ import { Serial } from '../serial';
 import { KvMirrors } from './kv-mirror';
 import { OP_NEEDS } from './ops/kernels';
 import { opsFor, type WebGpuOps } from './ops/index';
-import { runOnDevice } from './ops/run';
+import { outputBuffer, runOnDevice } from './ops/run';
 import { uploadGroup, weightBytes, type DeviceGroup } from './weights';
 
 export type { WeightPrecision, WeightPrecisionOption } from './device';
@@ -183,25 +185,15 @@ export class WebGpuBackend implements Backend {
   /** One call on the device: write the input, one encoder, one submit, one readback. */
   private async run(op: Op, g: DeviceGroup, data: Float32Array, rows: number): Promise<Float32Array> {
     const { device, buffers } = this;
-    const { kernel, grid } = dispatchFor(op, rows, g.inDim, g.outDim);
     const outBytes = rows * (op === 'linear' ? g.outDim : g.inDim) * 4;
     const input = buffers.input.get(data.byteLength);
     const output = buffers.output.get(outBytes);
     const staging = buffers.staging.get(outBytes);
     device.pushErrorScope('validation');
     device.queue.writeBuffer(input, 0, data.buffer, data.byteOffset, data.byteLength);
-    device.queue.writeBuffer(buffers.params, 0, new Uint32Array([rows, g.inDim, g.outDim, 0]));
-    const bindGroup = device.createBindGroup({
-      label: `${kernel} call`,
-      layout: this.kernels.layout,
-      entries: [buffers.params, g.weight, g.bias, input, output].map((buffer, binding) => ({ binding, resource: { buffer } })),
-    });
+    device.queue.writeBuffer(buffers.params, 0, linearParams(rows, g));
     const encoder = device.createCommandEncoder({ label: `${op} ${rows} rows` });
-    const pass = encoder.beginComputePass({ label: kernel });
-    pass.setPipeline(this.kernels.pipelines[kernel]);
-    pass.setBindGroup(0, bindGroup);
-    pass.dispatchWorkgroups(grid[0], grid[1]);
-    pass.end();
+    this.recordLinear(encoder, op, g, buffers.params, input, output, rows);
     encoder.copyBufferToBuffer(output, 0, staging, 0, outBytes);
     device.queue.submit([encoder.finish()]);
     const error = device.popErrorScope();
@@ -211,6 +203,64 @@ export class WebGpuBackend implements Backend {
     const e = await error;
     if (e) throw new Error(`webgpu backend: ${op} failed validation: ${e.message}`);
     return result;
+  }
+
+  /** Records one linear op of group g (params holding linearParams(rows, g)) into the encoder. */
+  private recordLinear(encoder: GPUCommandEncoder, op: Op, g: DeviceGroup, params: GPUBuffer, input: GPUBuffer, output: GPUBuffer, rows: number): void {
+    const { kernel, grid } = dispatchFor(op, rows, g.inDim, g.outDim);
+    const bindGroup = this.device.createBindGroup({
+      label: `${kernel} call`,
+      layout: this.kernels.layout,
+      entries: [params, g.weight, g.bias, input, output].map((buffer, binding) => ({ binding, resource: { buffer } })),
+    });
+    const pass = encoder.beginComputePass({ label: kernel });
+    pass.setPipeline(this.kernels.pipelines[kernel]);
+    pass.setBindGroup(0, bindGroup);
+    pass.dispatchWorkgroups(grid[0], grid[1]);
+    pass.end();
+  }
+
+  /**
+   * The training head in one submit: upload xf, targets and mask; lmHead GEMM → logits,
+   * cross-entropy → loss, its gradient → dLogits, lmHead backward GEMM → dxf; read back dxf and
+   * the loss (and the logits only when asked). The [rows, vocab] tensors never leave the device.
+   */
+  trainingHead(xf: Float32Array, targets: Int32Array, mask: Float32Array, rows: number, returnLogits: boolean): Promise<TrainingHead> {
+    const head = this.groups.get(key(0, 'lmHead'))!;
+    try {
+      checkTrainingHead(this.config, xf, targets, mask, rows);
+      this.checkSize('linear', 'lmHead', xf, rows, head);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.enqueue(async () => {
+      const { device, ops } = this;
+      const { dim, vocabSize: vocab } = this.config;
+      const temporary: GPUBuffer[] = [];
+      const scratch = (label: string, n: number) => {
+        const b = outputBuffer(device, label, n);
+        temporary.push(b);
+        return b;
+      };
+      const params = device.createBuffer({ label: 'training head params', size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+      temporary.push(params);
+      device.queue.writeBuffer(params, 0, linearParams(rows, head));
+      const outputs: Record<string, number> = { loss: 1, dxf: rows * dim };
+      if (returnLogits) outputs.logits = rows * vocab;
+      try {
+        const out = await runOnDevice(device, { xf, targets: Uint32Array.from(targets), mask: Uint32Array.from(mask) }, outputs, (encoder, b) => {
+          const logits = returnLogits ? b.logits : scratch('training head logits', rows * vocab);
+          const dLogits = scratch('training head dLogits', rows * vocab);
+          this.recordLinear(encoder, 'linear', head, params, b.xf, logits, rows);
+          ops.crossEntropy(encoder, { logits, targets: b.targets, mask: b.mask, loss: b.loss }, rows, vocab);
+          ops.crossEntropyBackward(encoder, { logits, targets: b.targets, mask: b.mask, dLogits }, rows, vocab);
+          this.recordLinear(encoder, 'linearBackward', head, params, dLogits, b.dxf, rows);
+        });
+        return returnLogits ? { loss: out.loss[0], dxf: out.dxf, logits: out.logits } : { loss: out.loss[0], dxf: out.dxf };
+      } finally {
+        for (const b of temporary) b.destroy();
+      }
+    });
   }
 
   async dispose(): Promise<void> {
@@ -244,6 +294,11 @@ async function throwScopeErrors(device: GPUDevice, what: string): Promise<void> 
   const [validation, oom] = [await device.popErrorScope(), await device.popErrorScope()];
   const error = validation ?? oom;
   if (error) throw new Error(`${what}: ${error.message}`);
+}
+
+/** The linear kernels' params: rows, in, out (u32). */
+function linearParams(rows: number, g: DeviceGroup): Uint32Array {
+  return new Uint32Array([rows, g.inDim, g.outDim, 0]);
 }
 
 function key(layer: number, group: WeightGroup): string {
