@@ -39,6 +39,13 @@ export interface Backend {
    * uploading only the new rows.
    */
   attention(q: Float32Array, k: Float32Array, v: Float32Array, shape: AttentionShape): Promise<Float32Array>;
+  /**
+   * Optional: several sessions' attention calls, each as `attention`, as one op. A device backend
+   * records them into one submit with one readback, instead of a round trip per session; the
+   * batcher gathers the calls of one event-loop turn for it. A CPU backend leaves it out: a decode
+   * row's attention is a few microseconds of JavaScript that waiting for a batch would only delay.
+   */
+  attentionBatch?(calls: readonly AttentionCall[]): Promise<Float32Array[]>;
   /** Its backward, probabilities recomputed: dq [rows, nHeads·headDim], dk and dv [pos0 + rows, nKvHeads·headDim]. */
   attentionBackward(dOut: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, shape: AttentionShape): Promise<AttentionGradients>;
   /**
@@ -49,6 +56,13 @@ export interface Backend {
   trainingHead(xf: Float32Array, targets: Int32Array, mask: Float32Array, rows: number, returnLogits: boolean): Promise<TrainingHead>;
   /** Releases native resources. */
   dispose(): Promise<void>;
+}
+
+export interface AttentionCall {
+  q: Float32Array;
+  k: Float32Array;
+  v: Float32Array;
+  shape: AttentionShape;
 }
 
 export interface AttentionGradients {

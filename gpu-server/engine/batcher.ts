@@ -8,10 +8,20 @@
  * different sessions share the op, never a result: each caller gets back exactly its own rows,
  * as a view of the op's fresh output (a per-caller copy was a second allocation of every output,
  * 4 MB per decode step of 32 sessions at a 32k vocabulary, and the garbage collector's work).
+ *
+ * Attention is per session (its own K/V cache), but a backend that can run several sessions'
+ * attention in one op (Backend.attentionBatch: one submit on a GPU instead of one per session)
+ * gets the calls of one turn together too; without it each call goes straight to the backend.
  */
-import type { Backend, WeightGroup } from '../backend/types';
+import type { AttentionCall, Backend, WeightGroup } from '../backend/types';
 
 type Direction = 'forward' | 'backward';
+
+interface AttentionRequest {
+  call: AttentionCall;
+  resolve: (out: Float32Array) => void;
+  reject: (e: unknown) => void;
+}
 
 interface Request {
   x: Float32Array;
@@ -26,6 +36,7 @@ export interface BatchObserver {
 
 export class Batcher {
   private readonly queues = new Map<string, { layer: number; group: WeightGroup; direction: Direction; requests: Request[] }>();
+  private attentionQueue: AttentionRequest[] = [];
   private scheduled = false;
 
   constructor(
@@ -44,23 +55,44 @@ export class Batcher {
     return this.enqueue(layer, group, 'backward', dy, rows);
   }
 
+  /** A session's attention (Backend.attention), batched with other sessions' where the backend can. */
+  attention(call: AttentionCall): Promise<Float32Array> {
+    if (!this.backend.attentionBatch) return this.backend.attention(call.q, call.k, call.v, call.shape);
+    return new Promise((resolve, reject) => {
+      this.attentionQueue.push({ call, resolve, reject });
+      this.schedule();
+    });
+  }
+
   private enqueue(layer: number, group: WeightGroup, direction: Direction, x: Float32Array, rows: number): Promise<Float32Array> {
     return new Promise((resolve, reject) => {
       const key = `${direction}:${layer}:${group}`;
       let queue = this.queues.get(key);
       if (!queue) this.queues.set(key, (queue = { layer, group, direction, requests: [] }));
       queue.requests.push({ x, rows, resolve, reject });
-      if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(() => void this.flush());
-      }
+      this.schedule();
     });
+  }
+
+  private schedule(): void {
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => void this.flush());
+    }
   }
 
   private async flush(): Promise<void> {
     this.scheduled = false;
     const queues = [...this.queues.values()];
     this.queues.clear();
+    const attention = this.attentionQueue;
+    this.attentionQueue = [];
+    while (attention.length > 0) {
+      let rows = 0;
+      let n = 0;
+      while (n < attention.length && (n === 0 || rows + attention[n].call.shape.rows <= this.maxRows)) rows += attention[n++].call.shape.rows;
+      await this.runAttention(attention.splice(0, n));
+    }
     for (const queue of queues) {
       const { requests } = queue;
       while (requests.length > 0) {
@@ -72,6 +104,15 @@ export class Batcher {
         }
         await this.run(queue.layer, queue.group, queue.direction, batch, rows);
       }
+    }
+  }
+
+  private async runAttention(batch: AttentionRequest[]): Promise<void> {
+    try {
+      const outs = await this.backend.attentionBatch!(batch.map((r) => r.call));
+      batch.forEach((r, i) => r.resolve(outs[i]));
+    } catch (e) {
+      for (const r of batch) r.reject(e);
     }
   }
 

@@ -20,7 +20,7 @@ export interface StepContext {
   /** Only the small per-layer vectors (norms) and the embedding table are read here; matrices live in the backend. */
   weights: ModelWeights;
   batcher: Batcher;
-  /** For attention, which is per session (its own KV cache), not batched. */
+  /** For what the batcher does not gather (attention's backward). */
   backend: Backend;
   exchange: TapExchange;
   session: EngineSession;
@@ -81,7 +81,7 @@ async function layerForward(ctx: StepContext, layer: number, h: Float32Array, ro
   const kv = ctx.session.kv.layers[layer];
   kv.k.set(k, pos0 * kvDim);
   kv.v.set(qkv.v_proj!, pos0 * kvDim);
-  const a = await ctx.backend.attention(q, kv.k, kv.v, { rows, pos0, nHeads, nKvHeads, headDim }); // [rows, qDim]
+  const a = await ctx.batcher.attention({ q, k: kv.k, v: kv.v, shape: { rows, pos0, nHeads, nKvHeads, headDim } }); // [rows, qDim]
   const { o_proj: o } = await group(ctx, layer, 'attn.out', a, rows); // [rows, dim]
   const hMid = add(h, o!); // [rows, dim]
 

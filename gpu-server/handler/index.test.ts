@@ -99,9 +99,15 @@ describe.each(['reference', 'cpu', 'webgpu'] as const)('split execution in proce
     const alone: number[][] = [];
     for (let i = 0; i < 32; i++) alone.push(await run(i));
     largestBatch = 0;
+    // A backend that batches attention (webgpu) gets the sessions' calls together too.
+    let largestAttention = 0;
+    const attentionBatch = backend.attentionBatch?.bind(backend);
+    if (attentionBatch) backend.attentionBatch = (calls) => ((largestAttention = Math.max(largestAttention, calls.length)), attentionBatch(calls));
     const together = await Promise.all(Array.from({ length: 32 }, (_, i) => run(i)));
     expect(together).toEqual(alone);
     expect(largestBatch).toBeGreaterThanOrEqual(16); // they really shared batched ops
+    if (kind === 'webgpu') expect(largestAttention).toBeGreaterThanOrEqual(16);
+    else expect(largestAttention).toBe(0); // the CPU backends run each session's attention at once
   });
 
   it('leaves the frozen base weights untouched after training steps of every adapter type', () => {

@@ -125,6 +125,32 @@ describe('WebGpuBackend', () => {
     for (const name of ['dq', 'dk', 'dv'] as const) expectCloseToScale(got[name], want[name], TOL, name);
   });
 
+  it('attentionBatch runs several sessions\' calls (prefill and decode rows, own caches) in one submit, each equal to the reference', async () => {
+    const { nHeads, nKvHeads, headDim } = config;
+    const kvDim = nKvHeads * headDim;
+    const sessions = [
+      { rows: 5, pos0: 0 },
+      { rows: 1, pos0: 6 },
+      { rows: 1, pos0: 0 },
+      { rows: 3, pos0: 2 },
+    ].map(({ rows, pos0 }, i) => {
+      const keys = pos0 + rows;
+      const k = randomFloats((keys + 2) * kvDim, 100 + i); // caches longer than used, as a session's are
+      const v = randomFloats((keys + 2) * kvDim, 200 + i);
+      return { q: randomFloats(rows * nHeads * headDim, 300 + i), k, v, shape: { rows, pos0, nHeads, nKvHeads, headDim } };
+    });
+    const submit = vi.spyOn(GPUQueue.prototype, 'submit');
+    try {
+      const outs = await gpu.attentionBatch(sessions);
+      expect(submit).toHaveBeenCalledTimes(1);
+      sessions.forEach((c, i) => expectCloseToScale(outs[i], attention(c.q, c.k, c.v, c.shape), TOL, `call ${i}`));
+    } finally {
+      submit.mockRestore();
+    }
+    // A bad call refuses the whole batch before the device runs anything.
+    await expect(gpu.attentionBatch([sessions[0], { ...sessions[1], q: new Float32Array(3) }])).rejects.toThrow(/q/);
+  });
+
   it('describes itself with its adapter', () => {
     expect(gpu.info.name).toBe('webgpu');
     expect(gpu.info.device).toMatch(/\S.*, f32 weights$/);

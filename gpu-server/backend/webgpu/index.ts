@@ -16,7 +16,7 @@ import type { Model, ModelConfig } from '../../../shared/model/types';
 import { BackendInputError, checkCall, groupWeights } from '../groups';
 import { checkAttention, type AttentionShape } from '../../../shared/reference/ops';
 import { checkTrainingHead, type TrainingHead } from '../head';
-import type { AttentionGradients, Backend, BackendInfo, WeightGroup } from '../types';
+import type { AttentionCall, AttentionGradients, Backend, BackendInfo, WeightGroup } from '../types';
 import { describeAdapter, findAdapter, NO_ADAPTER_MESSAGE } from './adapter';
 import { GrowableBuffer } from './buffers';
 import { choosePrecision, requestDevice, type WeightPrecision, type WeightPrecisionOption } from './device';
@@ -25,7 +25,7 @@ import { Serial } from '../serial';
 import { KvMirrors } from './kv-mirror';
 import { OP_NEEDS } from './ops/kernels';
 import { opsFor, type WebGpuOps } from './ops/index';
-import { outputBuffer, runOnDevice } from './ops/run';
+import { outputBuffer, runOnDevice, uploadBuffer } from './ops/run';
 import { uploadGroup, weightBytes, type DeviceGroup } from './weights';
 
 export type { WeightPrecision, WeightPrecisionOption } from './device';
@@ -125,35 +125,68 @@ export class WebGpuBackend implements Backend {
     return this.enqueue(() => this.run(op, g, data, rows));
   }
 
-  // Attention through the WGSL kernels (ops/) over device copies of the session's K/V cache
-  // (kv-mirror.ts): a call uploads its queries and the cache rows it added, one submit, one readback.
+  // Attention through the WGSL kernels (ops/) over device copies of each session's K/V cache
+  // (kv-mirror.ts): a call uploads its queries and the cache rows it added.
   attention(q: Float32Array, k: Float32Array, v: Float32Array, shape: AttentionShape): Promise<Float32Array> {
-    return this.attentionCall(q, k, v, shape, undefined, async () => {
-      const kvDim = shape.nKvHeads * shape.headDim;
-      const kBuf = this.kv.written(k, kvDim, shape.pos0, shape.rows, 'K cache');
-      const vBuf = this.kv.written(v, kvDim, shape.pos0, shape.rows, 'V cache');
-      const { out } = await runOnDevice(this.device, { q }, { out: q.length }, (e, b) => this.ops.attention(e, { q: b.q, k: kBuf, v: vBuf, out: b.out }, shape));
-      return out;
+    return this.attentionBatch([{ q, k, v, shape }]).then((outs) => outs[0]);
+  }
+
+  /** Every call's dispatch in one encoder, one submit; the outputs copied into one staging buffer, one readback. */
+  attentionBatch(calls: readonly AttentionCall[]): Promise<Float32Array[]> {
+    try {
+      for (const { q, k, v, shape } of calls) checkAttention(q, k, v, shape);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.enqueue(async () => {
+      const { device } = this;
+      const temporary: GPUBuffer[] = [];
+      const offsets: number[] = [];
+      let total = 0;
+      device.pushErrorScope('validation');
+      const encoder = device.createCommandEncoder({ label: `attention × ${calls.length}` });
+      const outs = calls.map(({ q, k, v, shape }) => {
+        const kvDim = shape.nKvHeads * shape.headDim;
+        const kBuf = this.kv.written(k, kvDim, shape.pos0, shape.rows, 'K cache');
+        const vBuf = this.kv.written(v, kvDim, shape.pos0, shape.rows, 'V cache');
+        const qBuf = uploadBuffer(device, 'attention q', q);
+        const out = outputBuffer(device, 'attention out', q.length);
+        temporary.push(qBuf, out);
+        this.ops.attention(encoder, { q: qBuf, k: kBuf, v: vBuf, out }, shape);
+        offsets.push(total);
+        total += q.length;
+        return out;
+      });
+      const staging = device.createBuffer({ label: 'attention readback', size: Math.max(4, total * 4), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+      temporary.push(staging);
+      outs.forEach((out, i) => encoder.copyBufferToBuffer(out, 0, staging, offsets[i] * 4, calls[i].q.length * 4));
+      device.queue.submit([encoder.finish()]);
+      const error = device.popErrorScope();
+      try {
+        await staging.mapAsync(GPUMapMode.READ);
+        const all = new Float32Array(staging.getMappedRange().slice(0, total * 4));
+        const e = await error;
+        if (e) throw new Error(`webgpu backend: attention failed validation: ${e.message}`);
+        return calls.map((c, i) => all.subarray(offsets[i], offsets[i] + c.q.length));
+      } finally {
+        for (const b of temporary) b.destroy();
+      }
     });
   }
 
   attentionBackward(dOut: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, shape: AttentionShape): Promise<AttentionGradients> {
-    return this.attentionCall(q, k, v, shape, dOut, () => {
+    try {
+      checkAttention(q, k, v, shape, dOut);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.enqueue(() => {
       const kvDim = shape.nKvHeads * shape.headDim;
       const keys = shape.pos0 + shape.rows;
       const kBuf = this.kv.read(k, kvDim, keys, 'K cache');
       const vBuf = this.kv.read(v, kvDim, keys, 'V cache');
       return runOnDevice(this.device, { dOut, q }, { dq: q.length, dk: keys * kvDim, dv: keys * kvDim }, (e, b) => this.ops.attentionBackward(e, { ...b, k: kBuf, v: vBuf }, shape));
     });
-  }
-
-  private attentionCall<T>(q: Float32Array, k: Float32Array, v: Float32Array, shape: AttentionShape, dOut: Float32Array | undefined, run: () => Promise<T>): Promise<T> {
-    try {
-      checkAttention(q, k, v, shape, dOut);
-    } catch (e) {
-      return Promise.reject(e);
-    }
-    return this.enqueue(run);
   }
 
   /** One call on the device at a time: the call buffers are shared. */
