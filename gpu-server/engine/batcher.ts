@@ -13,6 +13,7 @@
  * attention in one op (Backend.attentionBatch: one submit on a GPU instead of one per session)
  * gets the calls of one turn together too; without it each call goes straight to the backend.
  */
+import { checkAttention } from '../../shared/reference/ops';
 import type { AttentionCall, Backend, WeightGroup } from '../backend/types';
 
 type Direction = 'forward' | 'backward';
@@ -58,6 +59,12 @@ export class Batcher {
   /** A session's attention (Backend.attention), batched with other sessions' where the backend can. */
   attention(call: AttentionCall): Promise<Float32Array> {
     if (!this.backend.attentionBatch) return this.backend.attention(call.q, call.k, call.v, call.shape);
+    // Checked alone, so a bad call fails by itself and never takes its batch-mates with it.
+    try {
+      checkAttention(call.q, call.k, call.v, call.shape);
+    } catch (e) {
+      return Promise.reject(e);
+    }
     return new Promise((resolve, reject) => {
       this.attentionQueue.push({ call, resolve, reject });
       this.schedule();

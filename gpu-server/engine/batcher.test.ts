@@ -1,0 +1,49 @@
+/**
+ * The batcher's attention path: on a backend with attentionBatch (webgpu, lavapipe here and in
+ * CI) the calls of one event-loop turn become one backend op, and a bad call fails alone; on one
+ * without (cpu) each call goes straight to the backend.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomModel, tinyConfig } from '../../shared/model/random';
+import { attention } from '../../shared/reference/ops';
+import { createBackend } from '../backend';
+import type { AttentionCall, Backend } from '../backend/types';
+import { expectCloseToScale, randomFloats } from '../testing/numeric';
+import { Batcher } from './batcher';
+
+const config = tinyConfig();
+const model = randomModel(config, 4);
+const { nHeads, nKvHeads, headDim } = config;
+const kvDim = nKvHeads * headDim;
+
+function call(rows: number, pos0: number, seed: number): AttentionCall {
+  const keys = pos0 + rows;
+  return { q: randomFloats(rows * nHeads * headDim, seed), k: randomFloats(keys * kvDim, seed + 1), v: randomFloats(keys * kvDim, seed + 2), shape: { rows, pos0, nHeads, nKvHeads, headDim } };
+}
+
+describe.each(['webgpu', 'cpu'] as const)('Batcher.attention (%s backend)', (kind) => {
+  let backend: Backend;
+  const batches: number[] = [];
+  beforeAll(async () => {
+    backend = await createBackend(model, kind, { weights: 'f32', threads: 1 });
+    const batch = backend.attentionBatch?.bind(backend);
+    if (batch) backend.attentionBatch = (calls) => (batches.push(calls.length), batch(calls));
+  });
+  afterAll(() => backend?.dispose());
+
+  it('gathers the calls of one turn where the backend batches, and a bad call fails alone', async () => {
+    batches.length = 0;
+    const batcher = new Batcher(backend, 256);
+    const good = [call(1, 4, 10), call(3, 0, 20), call(1, 0, 30)];
+    const bad = { ...call(2, 1, 40), q: new Float32Array(5) };
+    const results = await Promise.allSettled([...good, bad].map((c) => batcher.attention(c)));
+    good.forEach((c, i) => {
+      const r = results[i];
+      expect(r.status).toBe('fulfilled');
+      expectCloseToScale((r as PromiseFulfilledResult<Float32Array>).value, attention(c.q, c.k, c.v, c.shape), 1e-5, `call ${i}`);
+    });
+    expect(results[3].status).toBe('rejected');
+    expect(String((results[3] as PromiseRejectedResult).reason)).toMatch(/attention q/);
+    expect(batches).toEqual(kind === 'webgpu' ? [3] : []);
+  });
+});
