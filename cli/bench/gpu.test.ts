@@ -47,6 +47,14 @@ describe('bench gpu', () => {
     for (const d of r.decode) for (const k of ['tokens_per_s', 'tokens', 'seconds'] as const) expect(positive(d[k]), `${d.backend} ${d.sessions}: ${k}`).toBe(true);
     expect(r.decode_webgpu_vs_cpu.map((d) => d.sessions)).toEqual([1, 4]);
     for (const d of r.decode_webgpu_vs_cpu) expect(positive(d.ratio)).toBe(true);
+    // Training: 1 and 2 sessions on each backend, their ratio, and the losses compared.
+    expect(r.training.map((d) => `${d.backend} ${d.sessions}`).sort()).toEqual(['cpu 1', 'cpu 2', 'webgpu 1', 'webgpu 2']);
+    for (const d of r.training) for (const k of ['tokens_per_s', 'tokens', 'seconds'] as const) expect(positive(d[k]), `training ${d.backend} ${d.sessions}: ${k}`).toBe(true);
+    expect(r.training_webgpu_vs_cpu.map((d) => d.sessions)).toEqual([1, 2]);
+    for (const d of r.training_webgpu_vs_cpu) expect(positive(d.ratio)).toBe(true);
+    expect(r.training_loss_max_rel_diff).toHaveLength(1);
+    expect(r.training_loss_max_rel_diff[0].value).toBeGreaterThanOrEqual(0);
+    expect(stdout).toMatch(/training, 2 session\(s\)\s+webgpu \S+ \/ cpu \S+ tokens\/s/);
     // Reported, not judged: even f32 weights sum in another order than onnxruntime, and a near tie can flip a token.
     expect(r.greedy_agreement).toHaveLength(1);
     const [{ leading_equal: equal, compared }] = r.greedy_agreement;

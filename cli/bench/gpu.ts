@@ -10,7 +10,11 @@
  *            so weight_gbps (the weights' bytes over the call's time) is the figure to read there;
  *   decode   aggregate greedy decode tokens/s of 1, 8 and 32 concurrent base-only sessions
  *            through a real server (startServer, port 0) and WebSocket clients, on the webgpu
- *            backend and on the cpu backend side by side, the same model in the same process.
+ *            backend and on the cpu backend side by side, the same model in the same process;
+ *   training aggregate training tokens/s (forward + backward through the taps, 64-token
+ *            sequences, a LoRA per session) of 1 and 8 concurrent sessions through the same
+ *            server, webgpu and cpu side by side — the shared server's speed on a GPU, which is
+ *            where `bench finetune`'s throughput ratio would have to come from.
  *
  * A software adapter (lavapipe) is refused unless --allow-software: its numbers say nothing about
  * a GPU. No assertion on any number: this reports, it does not judge.
@@ -23,6 +27,7 @@ import { parseCommand, type Command } from '../args';
 import { parameterCount, presetConfig } from '../init-random';
 import { adapterRecord, requireAdapter, type AdapterRecord } from './gpu/adapter-info';
 import { decode, withServer, type DecodeLimits, type DecodeRun } from './decode';
+import { trainSteps, type TrainLimits, type TrainRun } from './train-steps';
 import { timeLinear, type Direction, type LinearOptions } from './gpu/linear';
 import { measurePeak, type PeakOptions, type PeakResult } from './gpu/peak';
 
@@ -35,9 +40,10 @@ interface Plan {
   peak: PeakOptions;
   gemm: Omit<LinearOptions, 'weightBytes'>;
   decode: DecodeLimits;
+  training: { sessions: number[]; limits: TrainLimits };
 }
 
-/** ~3–4 minutes on an H200 (most of it the cpu side and building the 110m model); every timed loop is capped. */
+/** An estimate (never run on one): ~4–5 minutes on an H200, most of it the cpu side and building the 110m model; every timed loop is capped. */
 const FULL: Plan = {
   name: 'full',
   presets: ['30m', '110m'],
@@ -46,6 +52,7 @@ const FULL: Plan = {
   peak: { targetMs: 50, trials: 5 },
   gemm: { seconds: 0.25, minCalls: 3, warmup: 2 },
   decode: { steps: 64, maxSeconds: 8 },
+  training: { sessions: [1, 8], limits: { steps: 4, seqLen: 64, maxSeconds: 8 } },
 };
 
 /** For lavapipe (tests, a dry run of the device script): a minute or two on two cores. */
@@ -57,6 +64,7 @@ const QUICK: Plan = {
   peak: { targetMs: 20, trials: 3 },
   gemm: { seconds: 0.05, minCalls: 2, warmup: 1 },
   decode: { steps: 8, maxSeconds: 5 },
+  training: { sessions: [1, 2], limits: { steps: 1, seqLen: 8, maxSeconds: 5 } },
 };
 
 const DIRECTIONS: Direction[] = ['forward', 'backward'];
@@ -80,7 +88,8 @@ interface GemmRow {
   calls: number;
 }
 
-interface DecodeRow {
+/** A decode or a training measurement of one backend at one session count. */
+interface RateRow {
   preset: string;
   backend: 'webgpu' | 'cpu';
   sessions: number;
@@ -99,24 +108,34 @@ export interface GpuBenchResult {
   peak: { ms_per_dispatch: number; workgroups: number; iterations: number; flops: number };
   models: { preset: string; params: number }[];
   gemm: GemmRow[];
-  decode: DecodeRow[];
+  decode: RateRow[];
   decode_webgpu_vs_cpu: { preset: string; sessions: number; ratio: number }[];
+  training: RateRow[];
+  training_webgpu_vs_cpu: { preset: string; sessions: number; ratio: number }[];
+  /** The first timed step's loss of every session, webgpu against cpu: reported, not judged (f16 weights differ more). */
+  training_loss_max_rel_diff: { preset: string; value: number }[];
   /** Session 0 of the 1-session runs: greedy tokens equal from the start on both backends (f16 weights may diverge). */
   greedy_agreement: { preset: string; leading_equal: number; compared: number }[];
   seconds: number;
 }
 
-/** Warms a server's path at the largest batch, then runs every session count. */
-async function decodeAll(backend: Backend, model: Model, preset: string, plan: Plan): Promise<DecodeRun[]> {
+/** On one server: decode (its path warmed at the largest batch first) at every session count, then training at every count. */
+async function serveAll(backend: Backend, model: Model, preset: string, plan: Plan): Promise<{ decode: DecodeRun[]; training: TrainRun[] }> {
   return withServer(model, backend, async (server, secret) => {
     await decode(server, secret, model.config, Array(Math.max(...plan.sessions)).fill(undefined), { steps: 2, maxSeconds: plan.decode.maxSeconds });
-    const runs: DecodeRun[] = [];
+    const decodeRuns: DecodeRun[] = [];
     for (const n of plan.sessions) {
       const run = await decode(server, secret, model.config, Array(n).fill(undefined), plan.decode);
       log(`${preset} ${backend.info.name}, ${n} session(s): ${sig(run.tokensPerSecond)} tokens/s (${run.tokens} tokens in ${fmt(run.seconds)} s)`);
-      runs.push(run);
+      decodeRuns.push(run);
     }
-    return runs;
+    const training: TrainRun[] = [];
+    for (const n of plan.training.sessions) {
+      const run = await trainSteps(server, secret, model.config, n, plan.training.limits);
+      log(`${preset} ${backend.info.name}, training ${n} session(s): ${sig(run.tokensPerSecond)} tokens/s (${run.tokens} tokens in ${fmt(run.seconds)} s)`);
+      training.push(run);
+    }
+    return { decode: decodeRuns, training };
   });
 }
 
@@ -140,8 +159,11 @@ export async function benchGpu(plan: Plan, allowSoftware: boolean): Promise<GpuB
 
   const models: GpuBenchResult['models'] = [];
   const gemm: GemmRow[] = [];
-  const decodeRows: DecodeRow[] = [];
+  const decodeRows: RateRow[] = [];
   const ratios: GpuBenchResult['decode_webgpu_vs_cpu'] = [];
+  const trainingRows: RateRow[] = [];
+  const trainingRatios: GpuBenchResult['training_webgpu_vs_cpu'] = [];
+  const lossDiffs: GpuBenchResult['training_loss_max_rel_diff'] = [];
   const agreement: GpuBenchResult['greedy_agreement'] = [];
   let webgpuDevice = '';
   let cpuDevice = '';
@@ -153,7 +175,7 @@ export async function benchGpu(plan: Plan, allowSoftware: boolean): Promise<GpuB
 
     const gpu = await WebGpuBackend.create(model);
     webgpuDevice = gpu.info.device;
-    let gpuRuns: DecodeRun[];
+    let gpuRuns: { decode: DecodeRun[]; training: TrainRun[] };
     try {
       const weightBytes = gpu.precision === 'f16' ? 2 : 4;
       for (const group of WEIGHT_GROUPS) {
@@ -166,27 +188,34 @@ export async function benchGpu(plan: Plan, allowSoftware: boolean): Promise<GpuB
           log(`${preset} gemm ${group} ${direction}: ${last.map((r) => `${r.rows} rows ${sig(r.gflops)} GFLOP/s`).join(', ')}`);
         }
       }
-      gpuRuns = await decodeAll(gpu, model, preset, plan);
+      gpuRuns = await serveAll(gpu, model, preset, plan);
     } finally {
       await gpu.dispose();
     }
 
     const cpu = await createBackend(model, 'cpu');
     cpuDevice = cpu.info.device;
-    let cpuRuns: DecodeRun[];
+    let cpuRuns: { decode: DecodeRun[]; training: TrainRun[] };
     try {
-      cpuRuns = await decodeAll(cpu, model, preset, plan);
+      cpuRuns = await serveAll(cpu, model, preset, plan);
     } finally {
       await cpu.dispose();
     }
 
-    plan.sessions.forEach((sessions, i) => {
-      for (const [backend, run] of [['webgpu', gpuRuns[i]], ['cpu', cpuRuns[i]]] as const) {
-        decodeRows.push({ preset, backend, sessions, tokens_per_s: run.tokensPerSecond, tokens: run.tokens, seconds: run.seconds });
-      }
-      ratios.push({ preset, sessions, ratio: gpuRuns[i].tokensPerSecond / cpuRuns[i].tokensPerSecond });
-    });
-    agreement.push({ preset, ...leadingEqual(gpuRuns[0].ids[0], cpuRuns[0].ids[0]) });
+    const compare = (gpuSide: (DecodeRun | TrainRun)[], cpuSide: (DecodeRun | TrainRun)[], rows: RateRow[], out: GpuBenchResult['decode_webgpu_vs_cpu']) =>
+      gpuSide.forEach((g, i) => {
+        const { sessions } = g;
+        for (const [backend, run] of [['webgpu', g], ['cpu', cpuSide[i]]] as const) {
+          rows.push({ preset, backend, sessions, tokens_per_s: run.tokensPerSecond, tokens: run.tokens, seconds: run.seconds });
+        }
+        out.push({ preset, sessions, ratio: g.tokensPerSecond / cpuSide[i].tokensPerSecond });
+      });
+    compare(gpuRuns.decode, cpuRuns.decode, decodeRows, ratios);
+    compare(gpuRuns.training, cpuRuns.training, trainingRows, trainingRatios);
+    agreement.push({ preset, ...leadingEqual(gpuRuns.decode[0].ids[0], cpuRuns.decode[0].ids[0]) });
+    const losses = (runs: TrainRun[]) => runs.flatMap((r) => r.losses);
+    const [gl, cl] = [losses(gpuRuns.training), losses(cpuRuns.training)];
+    lossDiffs.push({ preset, value: Math.max(...gl.map((l, i) => Math.abs(l - cl[i]) / Math.abs(cl[i]))) });
   }
 
   return {
@@ -201,6 +230,9 @@ export async function benchGpu(plan: Plan, allowSoftware: boolean): Promise<GpuB
     gemm,
     decode: decodeRows,
     decode_webgpu_vs_cpu: ratios,
+    training: trainingRows,
+    training_webgpu_vs_cpu: trainingRatios,
+    training_loss_max_rel_diff: lossDiffs,
     greedy_agreement: agreement,
     seconds: (performance.now() - t0) / 1000,
   };
@@ -231,6 +263,11 @@ export function table(r: GpuBenchResult): string {
     }
     const a = r.greedy_agreement.find((g) => g.preset === preset)!;
     lines.push(['  greedy tokens, webgpu vs cpu', `${a.leading_equal} of ${a.compared} equal from the start`]);
+    for (const { sessions, ratio } of r.training_webgpu_vs_cpu.filter((d) => d.preset === preset)) {
+      const tps = (backend: string) => r.training.find((d) => d.preset === preset && d.sessions === sessions && d.backend === backend)!.tokens_per_s;
+      lines.push([`  training, ${sessions} session(s)`, `webgpu ${sig(tps('webgpu'))} / cpu ${sig(tps('cpu'))} tokens/s = ${sig(ratio)}×`]);
+    }
+    lines.push(['  training loss, webgpu vs cpu', `max relative difference ${sig(r.training_loss_max_rel_diff.find((d) => d.preset === preset)!.value)}`]);
   }
   lines.push(['took', `${fmt(r.seconds, 1)} s`]);
   const width = Math.max(...lines.map(([k]) => k.length));
@@ -248,7 +285,9 @@ On the WebGPU adapter Dawn finds (npm webgpu, over Vulkan), measures:
            random models (init-random presets ${FULL.presets.join(', ')}) at ${FULL.rows.join(', ')} rows: GFLOP/s and fraction of peak
   decode   aggregate decode tokens/s of ${FULL.sessions.join(', ')} concurrent sessions through a real server
            (this process, a free port), on the webgpu backend and on the cpu backend side by side
-Prints a table to stdout; progress goes to stderr. Takes 3–4 minutes on a data-centre GPU.
+  training aggregate training tokens/s (forward + backward, ${FULL.training.limits.seqLen}-token sequences, a LoRA each) of
+           ${FULL.training.sessions.join(' and ')} concurrent sessions through the same server, webgpu and cpu side by side
+Prints a table to stdout; progress goes to stderr. Estimated at 4–5 minutes on a data-centre GPU.
 
 Options:
   --quick           the ${QUICK.presets.join(', ')} preset, ${QUICK.rows.join(' and ')} rows, ${QUICK.sessions.join(' and ')} sessions: a minute or two on lavapipe
