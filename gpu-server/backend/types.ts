@@ -48,6 +48,8 @@ export interface Backend {
   attentionBatch?(calls: readonly AttentionCall[]): Promise<Float32Array[]>;
   /** Its backward, probabilities recomputed: dq [rows, nHeads·headDim], dk and dv [pos0 + rows, nKvHeads·headDim]. */
   attentionBackward(dOut: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, shape: AttentionShape): Promise<AttentionGradients>;
+  /** Optional, as attentionBatch: several sessions' attentionBackward calls as one op. */
+  attentionBackwardBatch?(calls: readonly AttentionBackwardCall[]): Promise<AttentionGradients[]>;
   /**
    * A training step's head (head.ts): xf [rows, dim] after the final norm, targets and a 0/1
    * mask [rows] → the masked mean cross-entropy and dL/dxf [rows, dim] (and the logits when
@@ -63,6 +65,10 @@ export interface AttentionCall {
   k: Float32Array;
   v: Float32Array;
   shape: AttentionShape;
+}
+
+export interface AttentionBackwardCall extends AttentionCall {
+  dOut: Float32Array;
 }
 
 export interface AttentionGradients {

@@ -50,7 +50,7 @@ async function layerBackward(ctx: StepContext, layer: number, dOut: Float32Array
   // attention: h' = h + o, o = a·Woᵀ, a = attention(rope(q), rope(k), v)
   const da = await groupBackward(ctx, layer, 'attn.out', { o_proj: dhMid }, rows); // [rows, qDim]
   const kv = ctx.session.kv.layers[layer];
-  const { dq, dk, dv } = await ctx.backend.attentionBackward(da, t.q, kv.k, kv.v, { rows, pos0: 0, nHeads, nKvHeads, headDim });
+  const { dq, dk, dv } = await ctx.batcher.attentionBackward({ dOut: da, q: t.q, k: kv.k, v: kv.v, shape: { rows, pos0: 0, nHeads, nKvHeads, headDim } });
   const dq0 = ropeBackward(dq, rows, nHeads, headDim, 0, ropeTheta); // [rows, qDim]
   const dk0 = ropeBackward(dk, rows, nKvHeads, headDim, 0, ropeTheta); // [rows, kvDim]
   const dx = await groupBackward(ctx, layer, 'attn.in', { q_proj: dq0, k_proj: dk0, v_proj: dv }, rows); // [rows, dim]

@@ -1,11 +1,11 @@
 /**
- * The batcher's attention path: on a backend with attentionBatch (webgpu, lavapipe here and in
- * CI) the calls of one event-loop turn become one backend op, and a bad call fails alone; on one
- * without (cpu) each call goes straight to the backend.
+ * The batcher's attention paths: on a backend with attentionBatch / attentionBackwardBatch
+ * (webgpu, lavapipe here and in CI) the calls of one event-loop turn become one backend op, and a
+ * bad call fails alone; on one without (cpu) each call goes straight to the backend.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomModel, tinyConfig } from '../../shared/model/random';
-import { attention } from '../../shared/reference/ops';
+import { attention, attentionBackward } from '../../shared/reference/ops';
 import { createBackend } from '../backend';
 import type { AttentionCall, Backend } from '../backend/types';
 import { expectCloseToScale, randomFloats } from '../testing/numeric';
@@ -24,10 +24,13 @@ function call(rows: number, pos0: number, seed: number): AttentionCall {
 describe.each(['webgpu', 'cpu'] as const)('Batcher.attention (%s backend)', (kind) => {
   let backend: Backend;
   const batches: number[] = [];
+  const backwardBatches: number[] = [];
   beforeAll(async () => {
     backend = await createBackend(model, kind, { weights: 'f32', threads: 1 });
     const batch = backend.attentionBatch?.bind(backend);
     if (batch) backend.attentionBatch = (calls) => (batches.push(calls.length), batch(calls));
+    const backwardBatch = backend.attentionBackwardBatch?.bind(backend);
+    if (backwardBatch) backend.attentionBackwardBatch = (calls) => (backwardBatches.push(calls.length), backwardBatch(calls));
   });
   afterAll(() => backend?.dispose());
 
@@ -45,5 +48,17 @@ describe.each(['webgpu', 'cpu'] as const)('Batcher.attention (%s backend)', (kin
     expect(results[3].status).toBe('rejected');
     expect(String((results[3] as PromiseRejectedResult).reason)).toMatch(/attention q/);
     expect(batches).toEqual(kind === 'webgpu' ? [3] : []);
+  });
+
+  it('gathers attention backward calls the same way', async () => {
+    backwardBatches.length = 0;
+    const batcher = new Batcher(backend, 256);
+    const calls = [call(3, 0, 50), call(5, 0, 60)].map((c, i) => ({ ...c, dOut: randomFloats(c.q.length, 70 + i) }));
+    const grads = await Promise.all(calls.map((c) => batcher.attentionBackward(c)));
+    calls.forEach((c, i) => {
+      const want = attentionBackward(c.dOut, c.q, c.k, c.v, c.shape);
+      for (const name of ['dq', 'dk', 'dv'] as const) expectCloseToScale(grads[i][name], want[name], 1e-5, `call ${i} ${name}`);
+    });
+    expect(backwardBatches).toEqual(kind === 'webgpu' ? [2] : []);
   });
 });

@@ -10,17 +10,21 @@
  * 4 MB per decode step of 32 sessions at a 32k vocabulary, and the garbage collector's work).
  *
  * Attention is per session (its own K/V cache), but a backend that can run several sessions'
- * attention in one op (Backend.attentionBatch: one submit on a GPU instead of one per session)
- * gets the calls of one turn together too; without it each call goes straight to the backend.
+ * attention (or its backward) in one op (Backend.attentionBatch, attentionBackwardBatch: one
+ * submit on a GPU instead of one per session) gets the calls of one turn together too; without
+ * it each call goes straight to the backend. Each call is checked alone before it joins, so a bad
+ * one fails by itself and never takes its batch-mates with it.
  */
 import { checkAttention } from '../../shared/reference/ops';
-import type { AttentionCall, Backend, WeightGroup } from '../backend/types';
+import type { AttentionBackwardCall, AttentionCall, AttentionGradients, Backend, WeightGroup } from '../backend/types';
 
 type Direction = 'forward' | 'backward';
 
-interface AttentionRequest {
-  call: AttentionCall;
-  resolve: (out: Float32Array) => void;
+/** A per-session op waiting for its batch. */
+interface Gathered<C, R> {
+  call: C;
+  rows: number;
+  resolve: (result: R) => void;
   reject: (e: unknown) => void;
 }
 
@@ -37,7 +41,8 @@ export interface BatchObserver {
 
 export class Batcher {
   private readonly queues = new Map<string, { layer: number; group: WeightGroup; direction: Direction; requests: Request[] }>();
-  private attentionQueue: AttentionRequest[] = [];
+  private readonly attentionQueue: Gathered<AttentionCall, Float32Array>[] = [];
+  private readonly attentionBackwardQueue: Gathered<AttentionBackwardCall, AttentionGradients>[] = [];
   private scheduled = false;
 
   constructor(
@@ -58,15 +63,26 @@ export class Batcher {
 
   /** A session's attention (Backend.attention), batched with other sessions' where the backend can. */
   attention(call: AttentionCall): Promise<Float32Array> {
-    if (!this.backend.attentionBatch) return this.backend.attention(call.q, call.k, call.v, call.shape);
-    // Checked alone, so a bad call fails by itself and never takes its batch-mates with it.
+    const { q, k, v, shape } = call;
+    if (!this.backend.attentionBatch) return this.backend.attention(q, k, v, shape);
+    return this.gather(this.attentionQueue, call, () => checkAttention(q, k, v, shape));
+  }
+
+  /** Its backward (Backend.attentionBackward), batched likewise. */
+  attentionBackward(call: AttentionBackwardCall): Promise<AttentionGradients> {
+    const { dOut, q, k, v, shape } = call;
+    if (!this.backend.attentionBackwardBatch) return this.backend.attentionBackward(dOut, q, k, v, shape);
+    return this.gather(this.attentionBackwardQueue, call, () => checkAttention(q, k, v, shape, dOut));
+  }
+
+  private gather<C extends AttentionCall, R>(queue: Gathered<C, R>[], call: C, check: () => void): Promise<R> {
     try {
-      checkAttention(call.q, call.k, call.v, call.shape);
+      check();
     } catch (e) {
       return Promise.reject(e);
     }
     return new Promise((resolve, reject) => {
-      this.attentionQueue.push({ call, resolve, reject });
+      queue.push({ call, rows: call.shape.rows, resolve, reject });
       this.schedule();
     });
   }
@@ -92,14 +108,10 @@ export class Batcher {
     this.scheduled = false;
     const queues = [...this.queues.values()];
     this.queues.clear();
-    const attention = this.attentionQueue;
-    this.attentionQueue = [];
-    while (attention.length > 0) {
-      let rows = 0;
-      let n = 0;
-      while (n < attention.length && (n === 0 || rows + attention[n].call.shape.rows <= this.maxRows)) rows += attention[n++].call.shape.rows;
-      await this.runAttention(attention.splice(0, n));
-    }
+    const attention = this.attentionQueue.splice(0);
+    const attentionBackward = this.attentionBackwardQueue.splice(0);
+    await this.runGathered(attention, (calls) => this.backend.attentionBatch!(calls));
+    await this.runGathered(attentionBackward, (calls) => this.backend.attentionBackwardBatch!(calls));
     for (const queue of queues) {
       const { requests } = queue;
       while (requests.length > 0) {
@@ -114,12 +126,19 @@ export class Batcher {
     }
   }
 
-  private async runAttention(batch: AttentionRequest[]): Promise<void> {
-    try {
-      const outs = await this.backend.attentionBatch!(batch.map((r) => r.call));
-      batch.forEach((r, i) => r.resolve(outs[i]));
-    } catch (e) {
-      for (const r of batch) r.reject(e);
+  /** Runs gathered calls in batches of up to maxRows rows (a larger call alone). */
+  private async runGathered<C, R>(pending: Gathered<C, R>[], run: (calls: C[]) => Promise<R[]>): Promise<void> {
+    while (pending.length > 0) {
+      let rows = 0;
+      let n = 0;
+      while (n < pending.length && (n === 0 || rows + pending[n].rows <= this.maxRows)) rows += pending[n++].rows;
+      const batch = pending.splice(0, n);
+      try {
+        const results = await run(batch.map((g) => g.call));
+        batch.forEach((g, i) => g.resolve(results[i]));
+      } catch (e) {
+        for (const g of batch) g.reject(e);
+      }
     }
   }
 

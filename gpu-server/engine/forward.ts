@@ -8,7 +8,6 @@ import type { ModelConfig, ModelWeights } from '../../shared/model/types';
 import type { ModuleName, TapName } from '../../shared/adapters/taps';
 import { add, concatRows, gather, rmsnorm, siluMul } from '../../shared/reference/ops';
 import { ropeF32 as rope } from '../backend/fastops';
-import type { Backend } from '../backend/types';
 import type { Batcher } from './batcher';
 import { joinColumns, splitColumns } from './columns';
 import { checkTensor, type TapExchange } from '../../shared/protocol/exchange';
@@ -19,9 +18,8 @@ export interface StepContext {
   config: ModelConfig;
   /** Only the small per-layer vectors (norms) and the embedding table are read here; matrices live in the backend. */
   weights: ModelWeights;
+  /** Every backend op goes through it: the linear groups and attention, gathered across sessions. */
   batcher: Batcher;
-  /** For what the batcher does not gather (attention's backward). */
-  backend: Backend;
   exchange: TapExchange;
   session: EngineSession;
 }

@@ -77,7 +77,7 @@ export class Engine {
   }
 
   private context(session: EngineSession, exchange: TapExchange): StepContext {
-    return { config: this.model.config, weights: this.model.weights, batcher: this.batcher, backend: this.backend, exchange, session };
+    return { config: this.model.config, weights: this.model.weights, batcher: this.batcher, exchange, session };
   }
 
   /** Inference: appends tokens to the cache and samples the next token from the last row. */

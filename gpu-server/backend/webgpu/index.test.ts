@@ -4,7 +4,7 @@
  * install hint: CI installs the driver, so a missing one is a broken environment, not a skip.
  * Shapes stay small: lavapipe runs a tiled matmul at ~0.3 GFLOP/s.
  */
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { expectCloseToScale, randomFloats } from '../../testing/numeric';
 import { randomModel, tinyConfig } from '../../../shared/model/random';
 import type { Model, ModelConfig } from '../../../shared/model/types';
@@ -125,7 +125,7 @@ describe('WebGpuBackend', () => {
     for (const name of ['dq', 'dk', 'dv'] as const) expectCloseToScale(got[name], want[name], TOL, name);
   });
 
-  it('attentionBatch runs several sessions\' calls (prefill and decode rows, own caches) in one submit, each equal to the reference', async () => {
+  it('attentionBatch and attentionBackwardBatch run several sessions\' calls (prefill and decode rows, own caches) in one submit each, each equal to the reference', async () => {
     const { nHeads, nKvHeads, headDim } = config;
     const kvDim = nKvHeads * headDim;
     const sessions = [
@@ -140,15 +140,24 @@ describe('WebGpuBackend', () => {
       return { q: randomFloats(rows * nHeads * headDim, 300 + i), k, v, shape: { rows, pos0, nHeads, nKvHeads, headDim } };
     });
     const submit = vi.spyOn(GPUQueue.prototype, 'submit');
-    try {
-      const outs = await gpu.attentionBatch(sessions);
-      expect(submit).toHaveBeenCalledTimes(1);
-      sessions.forEach((c, i) => expectCloseToScale(outs[i], attention(c.q, c.k, c.v, c.shape), TOL, `call ${i}`));
-    } finally {
-      submit.mockRestore();
-    }
+    onTestFinished(() => submit.mockRestore());
+    const outs = await gpu.attentionBatch(sessions);
+    expect(submit).toHaveBeenCalledTimes(1);
+    sessions.forEach((c, i) => expectCloseToScale(outs[i], attention(c.q, c.k, c.v, c.shape), TOL, `call ${i}`));
     // A bad call refuses the whole batch before the device runs anything.
-    await expect(gpu.attentionBatch([sessions[0], { ...sessions[1], q: new Float32Array(3) }])).rejects.toThrow(/q/);
+    await expect(gpu.attentionBatch([sessions[0], { ...sessions[1], q: new Float32Array(3) }])).rejects.toThrow(/attention q/);
+
+    // Their backward likewise: one submit, each dq, dk, dv equal to the reference's.
+    const backward = sessions.map((c, i) => ({ ...c, shape: { ...c.shape, pos0: 0, rows: c.shape.pos0 + c.shape.rows }, q: randomFloats((c.shape.pos0 + c.shape.rows) * nHeads * headDim, 400 + i) }));
+    const withGrads = backward.map((c, i) => ({ ...c, dOut: randomFloats(c.q.length, 500 + i) }));
+    submit.mockClear();
+    const grads = await gpu.attentionBackwardBatch(withGrads);
+    expect(submit).toHaveBeenCalledTimes(1);
+    withGrads.forEach((c, i) => {
+      const want = attentionBackward(c.dOut, c.q, c.k, c.v, c.shape);
+      for (const name of ['dq', 'dk', 'dv'] as const) expectCloseToScale(grads[i][name], want[name], TOL, `call ${i} ${name}`);
+    });
+    await expect(gpu.attentionBackwardBatch([withGrads[0], { ...withGrads[1], dOut: new Float32Array(2) }])).rejects.toThrow(/dOut/);
   });
 
   it('describes itself with its adapter', () => {

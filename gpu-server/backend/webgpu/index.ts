@@ -16,7 +16,7 @@ import type { Model, ModelConfig } from '../../../shared/model/types';
 import { BackendInputError, checkCall, groupWeights } from '../groups';
 import { checkAttention, type AttentionShape } from '../../../shared/reference/ops';
 import { checkTrainingHead, type TrainingHead } from '../head';
-import type { AttentionCall, AttentionGradients, Backend, BackendInfo, WeightGroup } from '../types';
+import type { AttentionBackwardCall, AttentionCall, AttentionGradients, Backend, BackendInfo, WeightGroup } from '../types';
 import { describeAdapter, findAdapter, NO_ADAPTER_MESSAGE } from './adapter';
 import { GrowableBuffer } from './buffers';
 import { choosePrecision, requestDevice, type WeightPrecision, type WeightPrecisionOption } from './device';
@@ -125,67 +125,84 @@ export class WebGpuBackend implements Backend {
     return this.enqueue(() => this.run(op, g, data, rows));
   }
 
-  // Attention through the WGSL kernels (ops/) over device copies of each session's K/V cache
-  // (kv-mirror.ts): a call uploads its queries and the cache rows it added.
+  // Attention and its backward through the WGSL kernels (ops/) over device copies of each
+  // session's K/V cache (kv-mirror.ts): a call uploads its inputs and the cache rows it added.
   attention(q: Float32Array, k: Float32Array, v: Float32Array, shape: AttentionShape): Promise<Float32Array> {
     return this.attentionBatch([{ q, k, v, shape }]).then((outs) => outs[0]);
   }
 
-  /** Every call's dispatch in one encoder, one submit; the outputs copied into one staging buffer, one readback. */
   attentionBatch(calls: readonly AttentionCall[]): Promise<Float32Array[]> {
+    return this.recordAll('attention', calls, (encoder, { q, k, v, shape }, keep) => {
+      const kvDim = shape.nKvHeads * shape.headDim;
+      const kBuf = this.kv.written(k, kvDim, shape.pos0, shape.rows, 'K cache');
+      const vBuf = this.kv.written(v, kvDim, shape.pos0, shape.rows, 'V cache');
+      const out = keep(outputBuffer(this.device, 'attention out', q.length));
+      this.ops.attention(encoder, { q: keep(uploadBuffer(this.device, 'attention q', q)), k: kBuf, v: vBuf, out }, shape);
+      return [[out, q.length]];
+    }).then((results) => results.map(([out]) => out));
+  }
+
+  attentionBackward(dOut: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, shape: AttentionShape): Promise<AttentionGradients> {
+    return this.attentionBackwardBatch([{ dOut, q, k, v, shape }]).then((grads) => grads[0]);
+  }
+
+  attentionBackwardBatch(calls: readonly AttentionBackwardCall[]): Promise<AttentionGradients[]> {
+    return this.recordAll('attention backward', calls, (encoder, { dOut, q, k, v, shape }, keep) => {
+      const kvDim = shape.nKvHeads * shape.headDim;
+      const keys = shape.pos0 + shape.rows;
+      const kBuf = this.kv.read(k, kvDim, keys, 'K cache');
+      const vBuf = this.kv.read(v, kvDim, keys, 'V cache');
+      const [dq, dk, dv] = [q.length, keys * kvDim, keys * kvDim].map((n) => keep(outputBuffer(this.device, 'attention gradient', n)));
+      const inputs = { dOut: keep(uploadBuffer(this.device, 'attention dOut', dOut)), q: keep(uploadBuffer(this.device, 'attention q', q)) };
+      this.ops.attentionBackward(encoder, { ...inputs, k: kBuf, v: vBuf, dq, dk, dv }, shape);
+      return [[dq, q.length], [dk, keys * kvDim], [dv, keys * kvDim]];
+    }).then((results) => results.map(([dq, dk, dv]) => ({ dq, dk, dv })));
+  }
+
+  /**
+   * Several calls in one encoder: `record` uploads a call's inputs (through `keep`, so they are
+   * destroyed afterwards) and records its dispatches, returning its outputs with their element
+   * counts; every output is copied into one staging buffer, submitted once and read back once.
+   * The calls are checked first: a bad one refuses the batch before the device sees anything.
+   */
+  private recordAll<C extends AttentionCall & { dOut?: Float32Array }>(
+    label: string,
+    calls: readonly C[],
+    record: (encoder: GPUCommandEncoder, call: C, keep: (b: GPUBuffer) => GPUBuffer) => [GPUBuffer, number][],
+  ): Promise<Float32Array[][]> {
     try {
-      for (const { q, k, v, shape } of calls) checkAttention(q, k, v, shape);
+      for (const { q, k, v, shape, dOut } of calls) checkAttention(q, k, v, shape, dOut);
     } catch (e) {
       return Promise.reject(e);
     }
     return this.enqueue(async () => {
       const { device } = this;
       const temporary: GPUBuffer[] = [];
-      const offsets: number[] = [];
-      let total = 0;
+      const keep = (b: GPUBuffer) => (temporary.push(b), b);
       device.pushErrorScope('validation');
-      const encoder = device.createCommandEncoder({ label: `attention × ${calls.length}` });
-      const outs = calls.map(({ q, k, v, shape }) => {
-        const kvDim = shape.nKvHeads * shape.headDim;
-        const kBuf = this.kv.written(k, kvDim, shape.pos0, shape.rows, 'K cache');
-        const vBuf = this.kv.written(v, kvDim, shape.pos0, shape.rows, 'V cache');
-        const qBuf = uploadBuffer(device, 'attention q', q);
-        const out = outputBuffer(device, 'attention out', q.length);
-        temporary.push(qBuf, out);
-        this.ops.attention(encoder, { q: qBuf, k: kBuf, v: vBuf, out }, shape);
-        offsets.push(total);
-        total += q.length;
-        return out;
-      });
-      const staging = device.createBuffer({ label: 'attention readback', size: Math.max(4, total * 4), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-      temporary.push(staging);
-      outs.forEach((out, i) => encoder.copyBufferToBuffer(out, 0, staging, offsets[i] * 4, calls[i].q.length * 4));
+      const encoder = device.createCommandEncoder({ label: `${label} × ${calls.length}` });
+      let total = 0;
+      let placed: { buffer: GPUBuffer; n: number; at: number }[][];
+      try {
+        placed = calls.map((c) => record(encoder, c, keep).map(([buffer, n]) => ({ buffer, n, at: (total += n) - n })));
+      } catch (e) {
+        await device.popErrorScope();
+        for (const b of temporary) b.destroy();
+        throw e;
+      }
+      const staging = keep(device.createBuffer({ label: `${label} readback`, size: Math.max(4, total * 4), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }));
+      for (const outs of placed) for (const { buffer, n, at } of outs) encoder.copyBufferToBuffer(buffer, 0, staging, at * 4, n * 4);
       device.queue.submit([encoder.finish()]);
       const error = device.popErrorScope();
       try {
         await staging.mapAsync(GPUMapMode.READ);
         const all = new Float32Array(staging.getMappedRange().slice(0, total * 4));
         const e = await error;
-        if (e) throw new Error(`webgpu backend: attention failed validation: ${e.message}`);
-        return calls.map((c, i) => all.subarray(offsets[i], offsets[i] + c.q.length));
+        if (e) throw new Error(`webgpu backend: ${label} failed validation: ${e.message}`);
+        return placed.map((outs) => outs.map(({ n, at }) => all.subarray(at, at + n)));
       } finally {
         for (const b of temporary) b.destroy();
       }
-    });
-  }
-
-  attentionBackward(dOut: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, shape: AttentionShape): Promise<AttentionGradients> {
-    try {
-      checkAttention(q, k, v, shape, dOut);
-    } catch (e) {
-      return Promise.reject(e);
-    }
-    return this.enqueue(() => {
-      const kvDim = shape.nKvHeads * shape.headDim;
-      const keys = shape.pos0 + shape.rows;
-      const kBuf = this.kv.read(k, kvDim, keys, 'K cache');
-      const vBuf = this.kv.read(v, kvDim, keys, 'V cache');
-      return runOnDevice(this.device, { dOut, q }, { dq: q.length, dk: keys * kvDim, dv: keys * kvDim }, (e, b) => this.ops.attentionBackward(e, { ...b, k: kBuf, v: vBuf }, shape));
     });
   }
 
