@@ -16,7 +16,7 @@ export type WeightPrecisionOption = 'auto' | WeightPrecision;
 
 /** What the kernels and the model need from the device, in bytes (and invocations). */
 export interface DeviceNeeds {
-  /** The largest weight group's buffer. */
+  /** The largest buffer that cannot be split: one output row of the widest weight group (weights.ts chunks the rest). */
   largestBuffer: number;
   workgroupStorage: number;
   invocationsPerWorkgroup: number;
@@ -31,16 +31,16 @@ export function choosePrecision(adapter: GPUAdapter, option: WeightPrecisionOpti
 
 /**
  * Every limit the backend depends on is raised to the adapter's maximum (batches grow the input
- * and output buffers past the weights' size). Throws when the adapter cannot hold the model's
- * largest weight group in one binding, or cannot run the kernels.
+ * and output buffers past the weights' size). Throws when the adapter cannot bind one row of the
+ * widest weight group, or cannot run the kernels.
  */
 export function requiredLimits(adapter: GPUAdapter, needs: DeviceNeeds): Record<string, number> {
   const a = adapter.limits;
   const binding = Math.min(a.maxStorageBufferBindingSize, a.maxBufferSize);
   if (needs.largestBuffer > binding) {
     throw new Error(
-      `webgpu backend: the largest weight group needs a ${mib(needs.largestBuffer)} buffer, but this adapter binds at most ${mib(binding)} ` +
-        '(splitting a group across buffers is not implemented; use --backend cpu or f16 weights)',
+      `webgpu backend: one row of the widest weight group needs a ${mib(needs.largestBuffer)} buffer, but this adapter binds at most ${mib(binding)} ` +
+        '(use --backend cpu)',
     );
   }
   const atLeast = (name: 'maxComputeWorkgroupStorageSize' | 'maxComputeInvocationsPerWorkgroup', need: number) => {

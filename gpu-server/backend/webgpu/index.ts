@@ -42,7 +42,6 @@ type Op = 'linear' | 'linearBackward';
 
 /** The per-call buffers, reused across calls (one call in flight at a time). */
 interface CallBuffers {
-  params: GPUBuffer;
   input: GrowableBuffer;
   output: GrowableBuffer;
   staging: GrowableBuffer;
@@ -78,9 +77,10 @@ export class WebGpuBackend implements Backend {
     const precision = choosePrecision(adapter, opts.weights);
     const targets = modelGroups(model);
     const weights = targets.map(([layer, group]) => ({ layer, group, g: groupWeights(model, layer, group) }));
-    const largestBuffer = Math.max(...weights.map(({ g }) => weightBytes(g.inDim * g.outDim, precision)));
+    // A group larger than one binding is split into chunks of whole rows (weights.ts); one row must fit.
+    const widestRow = Math.max(...weights.map(({ g }) => weightBytes(g.inDim, precision)));
     const device = await requestDevice(adapter, precision, {
-      largestBuffer,
+      largestBuffer: widestRow,
       workgroupStorage: Math.max(KERNEL_NEEDS.workgroupStorage, OP_NEEDS.workgroupStorage),
       invocationsPerWorkgroup: Math.max(KERNEL_NEEDS.invocationsPerWorkgroup, OP_NEEDS.invocationsPerWorkgroup),
     });
@@ -91,7 +91,8 @@ export class WebGpuBackend implements Backend {
       const maxOut = Math.max(...weights.map(({ g }) => g.outDim));
       const zeros = device.createBuffer({ label: 'zero bias', size: maxOut * 4, usage: GPUBufferUsage.STORAGE });
       const groups = new Map<string, DeviceGroup>();
-      for (const { layer, group, g } of weights) groups.set(key(layer, group), uploadGroup(device, groupLabel(layer, group), g, precision, zeros));
+      const binding = Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);
+      for (const { layer, group, g } of weights) groups.set(key(layer, group), uploadGroup(device, groupLabel(layer, group), g, precision, zeros, binding));
       const buffers = callBuffers(device);
       const ops = await opsFor(device);
       await throwScopeErrors(device, 'creating the webgpu backend');
@@ -228,7 +229,7 @@ export class WebGpuBackend implements Backend {
     if (Math.max(data.byteLength, outBytes) > limit) {
       throw new BackendInputError(`${op}(${group}): ${rows} rows need ${Math.max(data.byteLength, outBytes)} bytes in one binding, the device allows ${limit}; send fewer rows per call`);
     }
-    const { grid } = dispatchFor(op, rows, g.inDim, g.outDim);
+    const { grid } = dispatchFor(op, rows, g.inDim, g.chunks[0].outCount); // the first chunk is the largest
     if (Math.max(...grid) > this.device.limits.maxComputeWorkgroupsPerDimension) throw new BackendInputError(`${op}(${group}): ${rows} rows need a workgroup grid of ${grid.join('×')}, beyond the device's limit`);
   }
 
@@ -241,9 +242,8 @@ export class WebGpuBackend implements Backend {
     const staging = buffers.staging.get(outBytes);
     device.pushErrorScope('validation');
     device.queue.writeBuffer(input, 0, data.buffer, data.byteOffset, data.byteLength);
-    device.queue.writeBuffer(buffers.params, 0, linearParams(rows, g));
     const encoder = device.createCommandEncoder({ label: `${op} ${rows} rows` });
-    this.recordLinear(encoder, op, g, buffers.params, input, output, rows);
+    this.recordLinear(encoder, op, g, input, output, rows);
     encoder.copyBufferToBuffer(output, 0, staging, 0, outBytes);
     device.queue.submit([encoder.finish()]);
     const error = device.popErrorScope();
@@ -255,19 +255,27 @@ export class WebGpuBackend implements Backend {
     return result;
   }
 
-  /** Records one linear op of group g (params holding linearParams(rows, g)) into the encoder. */
-  private recordLinear(encoder: GPUCommandEncoder, op: Op, g: DeviceGroup, params: GPUBuffer, input: GPUBuffer, output: GPUBuffer, rows: number): void {
-    const { kernel, grid } = dispatchFor(op, rows, g.inDim, g.outDim);
-    const bindGroup = this.device.createBindGroup({
-      label: `${kernel} call`,
-      layout: this.kernels.layout,
-      entries: [params, g.weight, g.bias, input, output].map((buffer, binding) => ({ binding, resource: { buffer } })),
+  /**
+   * Records one linear op of group g into the encoder: a dispatch per chunk (one for a group that
+   * fits a binding), each placing its outputs by offset; backward chunks after the first add
+   * into dx. A chunk's params are written here, so one encoder holds a group's op once per direction.
+   */
+  private recordLinear(encoder: GPUCommandEncoder, op: Op, g: DeviceGroup, input: GPUBuffer, output: GPUBuffer, rows: number): void {
+    g.chunks.forEach((c, i) => {
+      const accumulate = op === 'linearBackward' && i > 0 ? 1 : 0;
+      this.device.queue.writeBuffer(c.params[op], 0, new Uint32Array([rows, g.inDim, c.outCount, g.outDim, c.out0, accumulate, 0, 0]));
+      const { kernel, grid } = dispatchFor(op, rows, g.inDim, c.outCount);
+      const bindGroup = this.device.createBindGroup({
+        label: `${kernel} call`,
+        layout: this.kernels.layout,
+        entries: [c.params[op], c.weight, c.bias, input, output].map((buffer, binding) => ({ binding, resource: { buffer } })),
+      });
+      const pass = encoder.beginComputePass({ label: kernel });
+      pass.setPipeline(this.kernels.pipelines[kernel]);
+      pass.setBindGroup(0, bindGroup);
+      pass.dispatchWorkgroups(grid[0], grid[1]);
+      pass.end();
     });
-    const pass = encoder.beginComputePass({ label: kernel });
-    pass.setPipeline(this.kernels.pipelines[kernel]);
-    pass.setBindGroup(0, bindGroup);
-    pass.dispatchWorkgroups(grid[0], grid[1]);
-    pass.end();
   }
 
   /**
@@ -292,19 +300,16 @@ export class WebGpuBackend implements Backend {
         temporary.push(b);
         return b;
       };
-      const params = device.createBuffer({ label: 'training head params', size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
-      temporary.push(params);
-      device.queue.writeBuffer(params, 0, linearParams(rows, head));
       const outputs: Record<string, number> = { loss: 1, dxf: rows * dim };
       if (returnLogits) outputs.logits = rows * vocab;
       try {
         const out = await runOnDevice(device, { xf, targets: Uint32Array.from(targets), mask: Uint32Array.from(mask) }, outputs, (encoder, b) => {
           const logits = returnLogits ? b.logits : scratch('training head logits', rows * vocab);
           const dLogits = scratch('training head dLogits', rows * vocab);
-          this.recordLinear(encoder, 'linear', head, params, b.xf, logits, rows);
+          this.recordLinear(encoder, 'linear', head, b.xf, logits, rows);
           ops.crossEntropy(encoder, { logits, targets: b.targets, mask: b.mask, loss: b.loss }, rows, vocab);
           ops.crossEntropyBackward(encoder, { logits, targets: b.targets, mask: b.mask, dLogits }, rows, vocab);
-          this.recordLinear(encoder, 'linearBackward', head, params, dLogits, b.dxf, rows);
+          this.recordLinear(encoder, 'linearBackward', head, dLogits, b.dxf, rows);
         });
         return returnLogits ? { loss: out.loss[0], dxf: out.dxf, logits: out.logits } : { loss: out.loss[0], dxf: out.dxf };
       } finally {
@@ -332,7 +337,6 @@ function modelGroups(model: Model): [number, WeightGroup][] {
 function callBuffers(device: GPUDevice): CallBuffers {
   const { maxStorageBufferBindingSize: binding, maxBufferSize } = device.limits;
   return {
-    params: device.createBuffer({ label: 'linear params', size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST }),
     input: new GrowableBuffer(device, 'linear input (x or dy)', GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST, binding),
     output: new GrowableBuffer(device, 'linear output (y or dx)', GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC, binding),
     staging: new GrowableBuffer(device, 'linear readback', GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, maxBufferSize),
@@ -344,11 +348,6 @@ async function throwScopeErrors(device: GPUDevice, what: string): Promise<void> 
   const [validation, oom] = [await device.popErrorScope(), await device.popErrorScope()];
   const error = validation ?? oom;
   if (error) throw new Error(`${what}: ${error.message}`);
-}
-
-/** The linear kernels' params: rows, in, out (u32). */
-function linearParams(rows: number, g: DeviceGroup): Uint32Array {
-  return new Uint32Array([rows, g.inDim, g.outDim, 0]);
 }
 
 function key(layer: number, group: WeightGroup): string {

@@ -8,14 +8,21 @@
 // into workgroup memory — W is read untransposed, along k, contiguous in memory —, then adds
 // TILE products ds[ly][j] · ws[j][lx]. Out-of-range elements load as 0. Accumulation is f32;
 // W may be stored as f16. Binding 2 (the bias) belongs to the shared layout and is unused here.
+// A group too large for one storage binding is split by output rows into chunks, one buffer and
+// one dispatch each: a chunk reads its columns of dy (y_offset, y_stride) and the first chunk
+// writes dx, the later ones add to it — dx = Σ_chunks dy[:, chunk] · W_chunk.
 
 alias weight_t = f32;
 
 struct Params {
   rows: u32,
   in_dim: u32,
-  out_dim: u32,
-  _pad: u32,
+  out_dim: u32, // this chunk's outputs (rows of W in this buffer)
+  y_stride: u32, // the whole group's outputs: the row stride of y (or dy)
+  y_offset: u32, // this chunk's first output within the group
+  accumulate: u32, // backward: 1 adds into dx (a later chunk), 0 writes it
+  _pad0: u32,
+  _pad1: u32,
 }
 
 const TILE = 16u;
@@ -39,7 +46,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     let o_dy = o0 + lid.x;
     var dv = 0.0;
     if (row < p.rows && o_dy < p.out_dim) {
-      dv = dy[row * p.out_dim + o_dy];
+      dv = dy[row * p.y_stride + p.y_offset + o_dy];
     }
     let o_w = o0 + lid.y;
     var wv = 0.0;
@@ -55,6 +62,11 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     workgroupBarrier();
   }
   if (row < p.rows && k < p.in_dim) {
-    dx[row * p.in_dim + k] = acc;
+    let i = row * p.in_dim + k;
+    if (p.accumulate != 0u) {
+      dx[i] += acc;
+    } else {
+      dx[i] = acc;
+    }
   }
 }

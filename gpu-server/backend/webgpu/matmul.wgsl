@@ -9,14 +9,20 @@
 // (ws[ly][lx] = W[o0 + ly, k0 + lx]) into workgroup memory — both reads run along k, contiguous
 // in memory —, then adds TILE products read from workgroup memory. Out-of-range elements load
 // as 0, so ragged edges need no special case. Accumulation is f32; W may be stored as f16.
+// A group too large for one storage binding is split by output rows into chunks, one buffer
+// and one dispatch each: y_offset and y_stride place a chunk's outputs within the group's.
 
 alias weight_t = f32;
 
 struct Params {
   rows: u32,
   in_dim: u32,
-  out_dim: u32,
-  _pad: u32,
+  out_dim: u32, // this chunk's outputs (rows of W in this buffer)
+  y_stride: u32, // the whole group's outputs: the row stride of y (or dy)
+  y_offset: u32, // this chunk's first output within the group
+  accumulate: u32, // backward: 1 adds into dx (a later chunk), 0 writes it
+  _pad0: u32,
+  _pad1: u32,
 }
 
 const TILE = 16u;
@@ -57,6 +63,6 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     workgroupBarrier();
   }
   if (row < p.rows && o < p.out_dim) {
-    y[row * p.out_dim + o] = acc + bias[o];
+    y[row * p.y_stride + p.y_offset + o] = acc + bias[o];
   }
 }

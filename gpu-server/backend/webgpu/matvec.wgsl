@@ -8,14 +8,20 @@
 // W's row o contiguously, which the tiled kernel would spread over TILE mostly idle rows —,
 // then a tree reduction in workgroup memory folds the WG partial sums; thread 0 writes y[o].
 // Accumulation is f32; W may be stored as f16.
+// A group too large for one storage binding is split by output rows into chunks, one buffer
+// and one dispatch each: y_offset and y_stride place a chunk's outputs within the group's.
 
 alias weight_t = f32;
 
 struct Params {
   rows: u32,
   in_dim: u32,
-  out_dim: u32,
-  _pad: u32,
+  out_dim: u32, // this chunk's outputs (rows of W in this buffer)
+  y_stride: u32, // the whole group's outputs: the row stride of y (or dy)
+  y_offset: u32, // this chunk's first output within the group
+  accumulate: u32, // backward: 1 adds into dx (a later chunk), 0 writes it
+  _pad0: u32,
+  _pad1: u32,
 }
 
 const WG = 64u;
@@ -48,6 +54,6 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) groups: vec3
     workgroupBarrier();
   }
   if (t == 0u) {
-    y[o] = partial[0] + bias[o];
+    y[p.y_offset + o] = partial[0] + bias[o];
   }
 }
