@@ -45,8 +45,13 @@ describe('bench finetune helpers', () => {
         `symbiosis_batch_rows_count{group="qkv",direction="backward"} ${n}`,
         `symbiosis_batch_sessions_sum{group="qkv"} ${3 * n}`,
         `symbiosis_batch_sessions_count{group="qkv"} ${2 * n}`,
+        // a device backend's attention batches: not GEMMs, left out
+        `symbiosis_batch_rows_sum{group="attention",direction="forward"} ${9 * n}`,
+        `symbiosis_batch_rows_count{group="attention",direction="forward"} ${n}`,
+        `symbiosis_batch_sessions_sum{group="attention"} ${9 * n}`,
+        `symbiosis_batch_sessions_count{group="attention"} ${n}`,
       ].join('\n');
-    expect(promSum(scrape(2), 'symbiosis_batch_rows_count')).toBe(4);
+    expect(promSum(scrape(2), 'symbiosis_batch_rows_count')).toBe(6);
     expect(batchingBetween(scrape(1), scrape(3))).toEqual({ sessionsPerOp: 1.5, rowsPerForwardOp: 128, rowsPerBackwardOp: 64 });
   });
 

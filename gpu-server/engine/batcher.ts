@@ -35,8 +35,13 @@ interface Request {
   reject: (e: unknown) => void;
 }
 
+/** One batched op as it ran: a weight group's GEMM, or several sessions' attention. */
+export type BatchEvent =
+  | { op: 'linear'; layer: number; group: WeightGroup; direction: Direction; rows: number; requests: number }
+  | { op: 'attention'; direction: Direction; rows: number; requests: number };
+
 export interface BatchObserver {
-  (event: { layer: number; group: WeightGroup; direction: Direction; rows: number; requests: number }): void;
+  (event: BatchEvent): void;
 }
 
 export class Batcher {
@@ -110,8 +115,8 @@ export class Batcher {
     this.queues.clear();
     const attention = this.attentionQueue.splice(0);
     const attentionBackward = this.attentionBackwardQueue.splice(0);
-    await this.runGathered(attention, (calls) => this.backend.attentionBatch!(calls));
-    await this.runGathered(attentionBackward, (calls) => this.backend.attentionBackwardBatch!(calls));
+    await this.runGathered('forward', attention, (calls) => this.backend.attentionBatch!(calls));
+    await this.runGathered('backward', attentionBackward, (calls) => this.backend.attentionBackwardBatch!(calls));
     for (const queue of queues) {
       const { requests } = queue;
       while (requests.length > 0) {
@@ -127,7 +132,7 @@ export class Batcher {
   }
 
   /** Runs gathered calls in batches of up to maxRows rows (a larger call alone). */
-  private async runGathered<C, R>(pending: Gathered<C, R>[], run: (calls: C[]) => Promise<R[]>): Promise<void> {
+  private async runGathered<C, R>(direction: Direction, pending: Gathered<C, R>[], run: (calls: C[]) => Promise<R[]>): Promise<void> {
     while (pending.length > 0) {
       let rows = 0;
       let n = 0;
@@ -135,6 +140,7 @@ export class Batcher {
       const batch = pending.splice(0, n);
       try {
         const results = await run(batch.map((g) => g.call));
+        this.observe?.({ op: 'attention', direction, rows, requests: batch.length });
         batch.forEach((g, i) => g.resolve(results[i]));
       } catch (e) {
         for (const g of batch) g.reject(e);
@@ -154,7 +160,7 @@ export class Batcher {
         }
       }
       const y = direction === 'forward' ? await this.backend.linear(layer, group, x, rows) : await this.backend.linearBackward(layer, group, x, rows);
-      this.observe?.({ layer, group, direction, rows, requests: batch.length });
+      this.observe?.({ op: 'linear', layer, group, direction, rows, requests: batch.length });
       const outWidth = y.length / rows;
       let row = 0;
       for (const r of batch) {

@@ -145,10 +145,12 @@ export function promSum(text: string, name: string, labelFilter: (labels: string
 /** Mean sessions per batched GEMM and rows per forward GEMM between two /metrics scrapes. */
 export function batchingBetween(before: string, after: string): { sessionsPerOp: number; rowsPerForwardOp: number; rowsPerBackwardOp: number } {
   const d = (name: string, f?: (l: string) => boolean) => promSum(after, name, f) - promSum(before, name, f);
-  const fwd = (l: string) => l.includes('direction="forward"');
-  const bwd = (l: string) => l.includes('direction="backward"');
+  // GEMMs only: a device backend's attention batches are labelled group="attention".
+  const gemm = (l: string) => !l.includes('group="attention"');
+  const fwd = (l: string) => gemm(l) && l.includes('direction="forward"');
+  const bwd = (l: string) => gemm(l) && l.includes('direction="backward"');
   return {
-    sessionsPerOp: d('symbiosis_batch_sessions_sum') / d('symbiosis_batch_sessions_count'),
+    sessionsPerOp: d('symbiosis_batch_sessions_sum', gemm) / d('symbiosis_batch_sessions_count', gemm),
     rowsPerForwardOp: d('symbiosis_batch_rows_sum', fwd) / d('symbiosis_batch_rows_count', fwd),
     rowsPerBackwardOp: d('symbiosis_batch_rows_sum', bwd) / d('symbiosis_batch_rows_count', bwd),
   };
