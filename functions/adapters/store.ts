@@ -78,7 +78,8 @@ export class AdapterStore {
 
   async put(tenant: string, name: string, files: PeftFiles, maxAdapters: number): Promise<AdapterInfo> {
     const all = await this.versions(tenant);
-    if (!all.has(name) && all.size >= maxAdapters) {
+    const isNew = !all.has(name);
+    if (isNew && all.size >= maxAdapters) {
       throw new ApiError(403, `adapter quota reached: this tenant may hold ${maxAdapters} adapters; delete one first`, 'quota_exceeded');
     }
     const valid = await validateAdapter(parseConfigJson(files.configJson), files.safetensors, this.base, this.maxRank);
@@ -94,8 +95,18 @@ export class AdapterStore {
       sha256: toHex(await sha256(files.safetensors)),
       createdAt: new Date().toISOString(),
     };
-    await this.store.put(tenant, `${prefix(tenant, name)}${version}`, packed);
-    await this.store.putJson(tenant, `${prefix(tenant, name)}${version}.meta`, meta);
+    const key = `${prefix(tenant, name)}${version}`;
+    await this.store.put(tenant, key, packed);
+    await this.store.putJson(tenant, `${key}.meta`, meta);
+    if (isNew && (await this.versions(tenant)).size > maxAdapters) {
+      // Uploads of other new names passed the check above at the same time (isolates share no
+      // memory, the store has no transaction). Listing is consistent after a write, so of two
+      // such uploads at least the later-listing one sees both and takes itself back (meta first,
+      // as delete does): the count may exceed the quota for that moment, never after.
+      await this.store.objects.delete(`${key}.meta`);
+      await this.store.objects.delete(key);
+      throw new ApiError(409, `adapter quota of ${maxAdapters} was reached by a concurrent upload; delete an adapter, or retry`, 'quota_exceeded');
+    }
     this.loaded.set(`${tenant}/${name}/${version}`, valid.adapter);
     return { ...meta, versions: [...(all.get(name) ?? []), version] };
   }

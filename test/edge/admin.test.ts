@@ -224,6 +224,24 @@ describe('admin API and quotas through the edge', () => {
       expect((await expectError(await upload(apiKey, 'four'), 403)).code).toBe('quota_exceeded');
     });
 
+    it('adapter count under concurrent uploads of new names: never above maxAdapters once they settle, and the refused leave nothing stored', async () => {
+      const { tenant, apiKey } = await fx.createTenant('count-race', { maxAdapters: 3 });
+      expect((await upload(apiKey, 'held')).status).toBe(201);
+      const names = ['r1', 'r2', 'r3', 'r4', 'r5', 'r6'];
+      const results = await Promise.all(names.map((n) => upload(apiKey, n)));
+      const won = names.filter((_, i) => results[i].status === 201);
+      for (const [i, res] of results.entries()) {
+        if (res.status === 201) continue;
+        expect([403, 409], names[i]).toContain(res.status);
+        expect((await expectError(res, res.status)).code).toBe('quota_exceeded');
+      }
+      expect(won.length).toBeLessThanOrEqual(2);
+      const listed = (await expectJson<{ data: AdapterInfo[] }>(await fx.call(apiKey, '/v1/adapters'), 200)).data.map((a) => a.name).sort();
+      expect(listed).toEqual(['held', ...won].sort());
+      // Nothing of a refused upload remains: every stored key belongs to a listed adapter.
+      for (const key of await storedKeys(fx.dir, `adapters/${tenant.id}/`)) expect(listed, key).toContain(key.split('/')[2]);
+    });
+
     it('an upload over maxAdapterBytes → 413 and nothing stored', async () => {
       const size = lora.safetensors.length + Buffer.byteLength(lora.configJson);
       const { tenant, apiKey } = await fx.createTenant('size-quota', { maxAdapterBytes: size - 1 });
