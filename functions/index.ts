@@ -28,4 +28,5 @@ app.route('/v1/fine_tuning', fineTuning);
 app.route('/v1', inference);
 
 export { FineTuningJobObject as FineTuningJob } from './fine-tuning/job';
+export { TenantRateLimitObject as TenantRateLimit } from './auth/limiter-object';
 export default app;

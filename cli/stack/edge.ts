@@ -37,7 +37,7 @@ export async function startEdge(o: { bundle: string; env: EnvVars; port: number;
     modulesRoot: dirname(o.bundle),
     compatibilityDate: await compatibilityDate(),
     bindings: { ...o.env },
-    durableObjects: { FINE_TUNING_JOBS: 'FineTuningJob' },
+    durableObjects: { FINE_TUNING_JOBS: 'FineTuningJob', TENANT_RATE_LIMITS: 'TenantRateLimit' },
     durableObjectsPersist: o.stateDir,
     host: '127.0.0.1',
     port: o.port,

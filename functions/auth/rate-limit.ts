@@ -1,7 +1,7 @@
 /**
- * A per-tenant fixed one-minute window, counted in this isolate. Workers may run several
- * isolates, so a tenant's effective limit is per isolate; a Durable Object counter would make
- * it global at the price of a round trip per request.
+ * A fixed one-minute window per key. The edge keeps one per tenant inside that tenant's
+ * TenantRateLimit Durable Object (limiter-object.ts), so every isolate and location counts
+ * against the same window.
  */
 const WINDOW_MS = 60_000;
 

@@ -33,6 +33,8 @@ export interface EnvVars {
 export interface Env extends EnvVars {
   /** Durable Objects: one per hosted fine-tuning job. */
   FINE_TUNING_JOBS: DurableObjectNamespaceLike;
+  /** Durable Objects: one request counter per tenant (auth/limiter-object.ts). */
+  TENANT_RATE_LIMITS: DurableObjectNamespaceLike;
 }
 
 const count = (fallback: number) => z.coerce.number().int().positive().default(fallback);
