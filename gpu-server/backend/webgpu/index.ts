@@ -19,6 +19,7 @@ import { checkTrainingHead, type TrainingHead } from '../head';
 import type { AttentionBackwardCall, AttentionCall, AttentionGradients, Backend, BackendInfo, WeightGroup } from '../types';
 import { describeAdapter, findAdapter, NO_ADAPTER_MESSAGE } from './adapter';
 import { GrowableBuffer } from './buffers';
+import { submitTogether, type RecordCall } from './submit-together';
 import { choosePrecision, requestDevice, type WeightPrecision, type WeightPrecisionOption } from './device';
 import { createKernels, dispatchFor, KERNEL_NEEDS, type Kernels } from './kernels';
 import { Serial } from '../serial';
@@ -160,51 +161,14 @@ export class WebGpuBackend implements Backend {
     }).then((results) => results.map(([dq, dk, dv]) => ({ dq, dk, dv })));
   }
 
-  /**
-   * Several calls in one encoder: `record` uploads a call's inputs (through `keep`, so they are
-   * destroyed afterwards) and records its dispatches, returning its outputs with their element
-   * counts; every output is copied into one staging buffer, submitted once and read back once.
-   * The calls are checked first: a bad one refuses the batch before the device sees anything.
-   */
-  private recordAll<C extends AttentionCall & { dOut?: Float32Array }>(
-    label: string,
-    calls: readonly C[],
-    record: (encoder: GPUCommandEncoder, call: C, keep: (b: GPUBuffer) => GPUBuffer) => [GPUBuffer, number][],
-  ): Promise<Float32Array[][]> {
+  /** The calls checked (a bad one refuses the batch before the device sees anything), then recorded together after the previous call. */
+  private recordAll<C extends AttentionCall & { dOut?: Float32Array }>(label: string, calls: readonly C[], record: RecordCall<C>): Promise<Float32Array[][]> {
     try {
       for (const { q, k, v, shape, dOut } of calls) checkAttention(q, k, v, shape, dOut);
     } catch (e) {
       return Promise.reject(e);
     }
-    return this.enqueue(async () => {
-      const { device } = this;
-      const temporary: GPUBuffer[] = [];
-      const keep = (b: GPUBuffer) => (temporary.push(b), b);
-      device.pushErrorScope('validation');
-      const encoder = device.createCommandEncoder({ label: `${label} × ${calls.length}` });
-      let total = 0;
-      let placed: { buffer: GPUBuffer; n: number; at: number }[][];
-      try {
-        placed = calls.map((c) => record(encoder, c, keep).map(([buffer, n]) => ({ buffer, n, at: (total += n) - n })));
-      } catch (e) {
-        await device.popErrorScope();
-        for (const b of temporary) b.destroy();
-        throw e;
-      }
-      const staging = keep(device.createBuffer({ label: `${label} readback`, size: Math.max(4, total * 4), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }));
-      for (const outs of placed) for (const { buffer, n, at } of outs) encoder.copyBufferToBuffer(buffer, 0, staging, at * 4, n * 4);
-      device.queue.submit([encoder.finish()]);
-      const error = device.popErrorScope();
-      try {
-        await staging.mapAsync(GPUMapMode.READ);
-        const all = new Float32Array(staging.getMappedRange().slice(0, total * 4));
-        const e = await error;
-        if (e) throw new Error(`webgpu backend: ${label} failed validation: ${e.message}`);
-        return placed.map((outs) => outs.map(({ n, at }) => all.subarray(at, at + n)));
-      } finally {
-        for (const b of temporary) b.destroy();
-      }
-    });
+    return this.enqueue(() => submitTogether(this.device, label, calls, record));
   }
 
   /** One call on the device at a time: the call buffers are shared. */
