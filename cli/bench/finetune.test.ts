@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { UsageError } from '../args';
+import { benchFinetuneCommand } from './finetune';
 import { batchingBetween, JOB_MIX, jobSpecs, jobsThatFit, maxLossDifference, parseStatCpuSeconds, parseVmHwm, promSum, syntheticSequences, type JobResult } from './finetune/plan';
 
 describe('bench finetune helpers', () => {
@@ -59,5 +61,10 @@ describe('bench finetune helpers', () => {
     const job = (losses: number[]): JobResult => ({ name: 'j', steps: losses.length, tokens: 0, seconds: 1, startMs: 0, endMs: 1, losses, maxRssBytes: 0 });
     expect(maxLossDifference([job([1, 2]), job([3])], [job([1, 2.5]), job([2.9])])).toBeCloseTo(0.5);
     expect(maxLossDifference([job([1, 2])], [job([1])])).toBeNaN();
+  });
+
+  it('refuses a --backend other than cpu or webgpu, naming it, before starting anything', async () => {
+    await expect(benchFinetuneCommand.run(['--backend', 'tpu'])).rejects.toThrow(UsageError);
+    await expect(benchFinetuneCommand.run(['--backend', 'tpu'])).rejects.toThrow(/--backend: "tpu" is not one of cpu, webgpu/);
   });
 });

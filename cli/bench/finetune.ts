@@ -44,7 +44,7 @@ import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { randomModel } from '../../shared/model/random';
 import { newTokenId } from '../../shared/protocol/token';
-import { numberOption, parseCommand, type Command } from '../args';
+import { numberOption, parseCommand, UsageError, type Command } from '../args';
 import { presetConfig, writeRandomModelDir } from '../init-random';
 import { spawnServe } from '../stack/serve-process';
 import { cpuSeconds, JobProcess, peakRss, runJobs } from './finetune/processes';
@@ -66,9 +66,11 @@ export interface Plan {
   seqLen: number;
   /** The memory budget of jobs_fit_ratio, GiB. */
   budgetGiB: number;
+  /** The backend of the shared server and of every dedicated process alike. */
+  backend: 'cpu' | 'webgpu';
 }
 
-export const FULL: Plan = { jobs: 8, warmupSteps: 1, steps: 6, seqLen: 64, budgetGiB: 8 };
+export const FULL: Plan = { jobs: 8, warmupSteps: 1, steps: 6, seqLen: 64, budgetGiB: 8, backend: 'cpu' };
 export const QUICK: Plan = { ...FULL, steps: 1 };
 
 const log = (line: string): void => void process.stderr.write(`bench finetune: ${line}\n`);
@@ -95,13 +97,18 @@ async function ensureBenchModel(dir: string): Promise<number> {
 
 const metrics = async (url: string) => (await fetch(`${url}/metrics`)).text();
 
+function backendOption(value: string | undefined): Plan['backend'] | undefined {
+  if (value === undefined || value === 'cpu' || value === 'webgpu') return value;
+  throw new UsageError(`--backend: "${value}" is not one of cpu, webgpu`);
+}
+
 function workerBase(plan: Plan) {
-  return { seqLen: plan.seqLen, warmupSteps: plan.warmupSteps, steps: plan.steps };
+  return { seqLen: plan.seqLen, warmupSteps: plan.warmupSteps, steps: plan.steps, backend: plan.backend };
 }
 
 export async function runShared(plan: Plan, secret: string): Promise<SetupRun> {
   const t0 = performance.now();
-  const server = await spawnServe({ modelDir: MODEL_DIR, secret, port: 0 });
+  const server = await spawnServe({ modelDir: MODEL_DIR, secret, port: 0, backend: plan.backend });
   try {
     log(`shared: server up at ${server.url} (${fmt((performance.now() - t0) / 1000, 1)} s); starting ${plan.jobs} client jobs`);
     const jobs = jobSpecs(plan.jobs).map((job) => new JobProcess({ kind: 'client', job, serverUrl: server.url, ...workerBase(plan) }, secret));
@@ -168,6 +175,7 @@ export async function benchFinetune(plan: Plan): Promise<Record<string, unknown>
 
   return {
     bench: 'finetune',
+    backend: plan.backend,
     preset: PRESET,
     params,
     jobs: plan.jobs,
@@ -223,7 +231,7 @@ function table(r: Awaited<ReturnType<typeof benchFinetune>>): string {
   const dedicated = r.dedicated_rss_bytes as number[];
   const range = (xs: number[]) => `${mib(Math.min(...xs))}–${mib(Math.max(...xs))}`;
   const rows: [string, string][] = [
-    ['model', `${r.preset} random Llama, ${(r.params as number).toLocaleString('en-US')} params (float32)`],
+    ['model', `${r.preset} random Llama, ${(r.params as number).toLocaleString('en-US')} params (float32); ${r.backend} backend in both setups`],
     ['jobs', `${r.jobs}: ${(r.job_mix as string[]).join(', ')}`],
     ['each step', `1 sequence × ${r.seq_len} tokens (grad accum 1); ${r.warmup_steps} untimed warm-up (8 tokens) + ${r.steps} timed steps per job`],
     ['shared: server peak RSS', b('shared_server_rss_bytes')],
@@ -252,7 +260,7 @@ function table(r: Awaited<ReturnType<typeof benchFinetune>>): string {
 export const benchFinetuneCommand: Command = {
   name: 'finetune',
   summary: 'K concurrent fine-tuning jobs on one shared server vs K dedicated model copies (memory, throughput)',
-  usage: `Usage: symbiosis bench finetune [--quick] [--json] [--jobs K] [--steps N] [--seq-len L] [--budget-gib G]
+  usage: `Usage: symbiosis bench finetune [--quick] [--json] [--jobs K] [--steps N] [--seq-len L] [--budget-gib G] [--backend cpu|webgpu]
 
 Runs K fine-tuning jobs (a mix: LoRA r4/r8/r16, DoRA r4/r8, IA3), each its own OS process,
 two ways on this machine, one after the other in one run, on a random 110M-parameter model
@@ -271,6 +279,9 @@ Options:
   --steps N        timed steps per job (overrides --quick)
   --seq-len L      tokens per sequence (default ${FULL.seqLen})
   --budget-gib G   the memory budget of jobs_fit_ratio (default ${FULL.budgetGiB})
+  --backend B      cpu (default) or webgpu, for the shared server and every dedicated process alike:
+                   on a machine with a GPU, the comparison the mission is about (peak RSS is host
+                   memory only: device copies of the weights are not in it)
   --json           also print the results as one JSON object, the last line of stdout`,
   async run(argv) {
     const parsed = parseCommand(this, argv, {
@@ -280,6 +291,7 @@ Options:
       steps: { type: 'string' },
       'seq-len': { type: 'string' },
       'budget-gib': { type: 'string' },
+      backend: { type: 'string' },
     });
     if (!parsed) return 0;
     const v = parsed.values;
@@ -290,6 +302,7 @@ Options:
       steps: numberOption('steps', v.steps, z.number().int().min(1)) ?? base.steps,
       seqLen: numberOption('seq-len', v['seq-len'], z.number().int().min(2).max(1024)) ?? base.seqLen,
       budgetGiB: numberOption('budget-gib', v['budget-gib'], z.number().positive()) ?? base.budgetGiB,
+      backend: backendOption(v.backend) ?? base.backend,
     };
     const result = await benchFinetune(plan);
     process.stdout.write(table(result) + '\n');

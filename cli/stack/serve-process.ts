@@ -11,7 +11,7 @@ export interface ServeProcess {
   stop(): Promise<void>;
 }
 
-export function spawnServe(o: { modelDir: string; secret: string; port: number; backend?: 'cpu' | 'reference' }): Promise<ServeProcess> {
+export function spawnServe(o: { modelDir: string; secret: string; port: number; backend?: 'cpu' | 'reference' | 'webgpu' }): Promise<ServeProcess> {
   const child = spawn(process.execPath, [BIN, 'serve', '--model', o.modelDir, '--port', String(o.port), '--host', '127.0.0.1', '--backend', o.backend ?? 'cpu'], {
     env: { ...process.env, SESSION_SECRET: o.secret },
     stdio: ['ignore', 'inherit', 'pipe'],
