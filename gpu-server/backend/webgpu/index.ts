@@ -3,12 +3,17 @@
  * lavapipe in CI).
  *
  * At creation: one device with explicit limits (device.ts), the base weights uploaded once into
- * one labelled storage buffer per (layer, group) (weights.ts), and the pipelines of the three
- * WGSL kernels (kernels.ts). A call writes its input into a reusable input buffer, records one
- * command encoder (the kernel, then a copy of the result to a reusable staging buffer), submits
- * once and maps the staging buffer once. A training step's head (lmHead GEMM, cross-entropy, its
- * gradient, the backward GEMM) is one such submit, so its [rows, vocab] tensors stay on the device. Calls run one at a time, which is what makes the
- * reusable buffers safe; the scheduler batches rows across sessions, so that is no loss.
+ * labelled storage buffers, one per (layer, group) or, past the device's binding limit, one per
+ * chunk of output rows (weights.ts), and the pipelines of the three linear WGSL kernels
+ * (kernels.ts) and of the layer's ops (ops/). Every op is one submit and one readback:
+ *  - linear: the input into a reusable buffer, a dispatch per chunk, a copy to a reusable staging
+ *    buffer, one map;
+ *  - attention and its backward: every session's call of one batcher turn together
+ *    (submit-together.ts), over device copies of the K/V caches (kv-mirror.ts);
+ *  - a training step's head (lmHead GEMM, cross-entropy, its gradient, the backward GEMM), so
+ *    its [rows, vocab] tensors never leave the device.
+ * Calls run one at a time, which is what makes the reusable buffers safe; the scheduler batches
+ * rows across sessions, so that is no loss.
  *
  * Activations (x, dy, y, dx) are f32 everywhere; weights are f32 or f16 (device.ts).
  */
