@@ -44,8 +44,27 @@ export interface BatchObserver {
   (event: BatchEvent): void;
 }
 
+interface Queue {
+  layer: number;
+  group: WeightGroup;
+  direction: Direction;
+  requests: Request[];
+  /** Times another op ran first while this one waited. */
+  skipped: number;
+}
+
+/** An op passed over this many times runs next (no session waits forever behind others). */
+const MAX_SKIPS = 8;
+const GROUP_ORDER: Record<WeightGroup, number> = { qkv: 0, o: 1, gateup: 2, down: 3, lmHead: 4 };
+
+/** How far along a step an op is: forward by layer then group (lmHead last), backward from the top down, after every forward. */
+function position(q: Queue): number {
+  const along = (q.group === 'lmHead' ? 1e6 : q.layer) * 5 + GROUP_ORDER[q.group];
+  return q.direction === 'forward' ? along : 2e7 - along;
+}
+
 export class Batcher {
-  private readonly queues = new Map<string, { layer: number; group: WeightGroup; direction: Direction; requests: Request[] }>();
+  private readonly queues = new Map<string, Queue>();
   private readonly attentionQueue: Gathered<AttentionCall, Float32Array>[] = [];
   private readonly attentionBackwardQueue: Gathered<AttentionBackwardCall, AttentionGradients>[] = [];
   private scheduled = false;
@@ -96,7 +115,7 @@ export class Batcher {
     return new Promise((resolve, reject) => {
       const key = `${direction}:${layer}:${group}`;
       let queue = this.queues.get(key);
-      if (!queue) this.queues.set(key, (queue = { layer, group, direction, requests: [] }));
+      if (!queue) this.queues.set(key, (queue = { layer, group, direction, requests: [], skipped: 0 }));
       queue.requests.push({ x, rows, resolve, reject });
       this.schedule();
     });
@@ -109,15 +128,23 @@ export class Batcher {
     }
   }
 
+  /**
+   * Runs what waits, one op at a time, until nothing does. Between ops it yields a turn, so the
+   * sessions an op resumed reach their next op first; and it runs the least advanced op first, so
+   * sessions that fell behind (their step began a socket message later, or waited on a tap) catch
+   * up with those ahead at an op neither has run yet, instead of the two groups running every op
+   * of the step separately. An op passed over MAX_SKIPS times runs next whatever its place.
+   */
   private async flush(): Promise<void> {
-    this.scheduled = false;
-    const queues = [...this.queues.values()];
-    this.queues.clear();
-    const attention = this.attentionQueue.splice(0);
-    const attentionBackward = this.attentionBackwardQueue.splice(0);
-    await this.runGathered('forward', attention, (calls) => this.backend.attentionBatch!(calls));
-    await this.runGathered('backward', attentionBackward, (calls) => this.backend.attentionBackwardBatch!(calls));
-    for (const queue of queues) {
+    for (;;) {
+      const attention = this.attentionQueue.splice(0);
+      const attentionBackward = this.attentionBackwardQueue.splice(0);
+      await this.runGathered('forward', attention, (calls) => this.backend.attentionBatch!(calls));
+      await this.runGathered('backward', attentionBackward, (calls) => this.backend.attentionBackwardBatch!(calls));
+      const next = this.nextQueue();
+      if (!next) break;
+      const [key, queue] = next;
+      this.queues.delete(key);
       const { requests } = queue;
       while (requests.length > 0) {
         const batch: Request[] = [];
@@ -128,7 +155,20 @@ export class Batcher {
         }
         await this.run(queue.layer, queue.group, queue.direction, batch, rows);
       }
+      await new Promise<void>((resume) => setImmediate(resume));
     }
+    this.scheduled = false;
+  }
+
+  /** The waiting op to run next: one passed over MAX_SKIPS times, else the least advanced. */
+  private nextQueue(): [string, Queue] | undefined {
+    let best: [string, Queue] | undefined;
+    for (const entry of this.queues) {
+      const [, q] = entry;
+      if (!best || (q.skipped >= MAX_SKIPS ? q.skipped > best[1].skipped || best[1].skipped < MAX_SKIPS : best[1].skipped < MAX_SKIPS && position(q) < position(best[1]))) best = entry;
+    }
+    for (const [, q] of this.queues) if (q !== best?.[1]) q.skipped++;
+    return best;
   }
 
   /** Runs gathered calls in batches of up to maxRows rows (a larger call alone). */
