@@ -15,13 +15,13 @@ export function randomFloats(n: number, seed: number, scale = 1): Float32Array {
 }
 
 /**
- * Every element within tol · max|expected| of the expected value: float32 sums in another order
- * differ by a few ulps of the largest terms, so a per-element relative bound would be
- * meaningless near zero.
+ * Every element within tol · max(minScale, max|expected|) of the expected value: float32 sums in
+ * another order differ by a few ulps of the largest terms, so a per-element relative bound would
+ * be meaningless near zero (minScale 1 also keeps an absolute tol for results near zero).
  */
-export function expectCloseToScale(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: number, what: string): void {
+export function expectCloseToScale(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: number, what: string, minScale = 0): void {
   expect(actual.length, what).toBe(expected.length);
-  let scale = 0;
+  let scale = minScale;
   for (let i = 0; i < expected.length; i++) scale = Math.max(scale, Math.abs(expected[i]));
   let worst = 0;
   for (let i = 0; i < actual.length; i++) worst = Math.max(worst, Math.abs(actual[i] - expected[i]));

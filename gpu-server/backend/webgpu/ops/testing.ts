@@ -4,11 +4,10 @@
  * tests do: CI installs the driver, so a missing one is a broken environment, not a skip), seeded
  * inputs and the tolerance check.
  */
-import { expect } from 'vitest';
 import { findAdapter, NO_ADAPTER_MESSAGE } from '../adapter';
 import { ArrayOps } from './arrays';
 import { opsFor, requestOpsDevice, type WebGpuOps } from './index';
-import { randomFloats } from '../../../testing/numeric';
+import { expectCloseToScale, randomFloats } from '../../../testing/numeric';
 
 export interface TestGpu {
   device: GPUDevice;
@@ -31,15 +30,8 @@ export function randomIds(count: number, n: number, seed: number): number[] {
 
 /**
  * Every element within tol · max(1, max|expected|) of the expected (float64-accumulated) value:
- * f32 sums in another order differ by a few ulps of the largest terms, so the bound scales with
- * the result, but not below an absolute tol for results near zero.
+ * the bound scales with the result, but not below an absolute tol for results near zero.
  */
 export function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: number, what: string): void {
-  expect(actual.length, what).toBe(expected.length);
-  let scale = 1;
-  for (let i = 0; i < expected.length; i++) scale = Math.max(scale, Math.abs(expected[i]));
-  let worst = 0;
-  for (let i = 0; i < actual.length; i++) worst = Math.max(worst, Math.abs(actual[i] - expected[i]));
-  expect(Number.isFinite(worst), `${what}: non-finite difference`).toBe(true);
-  expect(worst, `${what}: max |Δ| ${worst} vs ${tol}·${scale}`).toBeLessThanOrEqual(tol * scale);
+  expectCloseToScale(actual, expected, tol, what, 1);
 }
