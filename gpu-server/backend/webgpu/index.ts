@@ -31,7 +31,7 @@ import { Serial } from '../serial';
 import { KvMirrors } from './kv-mirror';
 import { OP_NEEDS } from './ops/kernels';
 import { opsFor, type WebGpuOps } from './ops/index';
-import { outputBuffer, runOnDevice, uploadBuffer } from './ops/run';
+import { outputBuffer, uploadBuffer } from './ops/run';
 import { uploadGroup, weightBytes, type DeviceGroup } from './weights';
 
 export type { WeightPrecision, WeightPrecisionOption } from './device';
@@ -260,30 +260,19 @@ export class WebGpuBackend implements Backend {
     } catch (e) {
       return Promise.reject(e);
     }
+    const { dim, vocabSize: vocab } = this.config;
     return this.enqueue(async () => {
-      const { device, ops } = this;
-      const { dim, vocabSize: vocab } = this.config;
-      const temporary: GPUBuffer[] = [];
-      const scratch = (label: string, n: number) => {
-        const b = outputBuffer(device, label, n);
-        temporary.push(b);
-        return b;
-      };
-      const outputs: Record<string, number> = { loss: 1, dxf: rows * dim };
-      if (returnLogits) outputs.logits = rows * vocab;
-      try {
-        const out = await runOnDevice(device, { xf, targets: Uint32Array.from(targets), mask: Uint32Array.from(mask) }, outputs, (encoder, b) => {
-          const logits = returnLogits ? b.logits : scratch('training head logits', rows * vocab);
-          const dLogits = scratch('training head dLogits', rows * vocab);
-          this.recordLinear(encoder, 'linear', head, b.xf, logits, rows);
-          ops.crossEntropy(encoder, { logits, targets: b.targets, mask: b.mask, loss: b.loss }, rows, vocab);
-          ops.crossEntropyBackward(encoder, { logits, targets: b.targets, mask: b.mask, dLogits }, rows, vocab);
-          this.recordLinear(encoder, 'linearBackward', head, dLogits, b.dxf, rows);
-        });
-        return returnLogits ? { loss: out.loss[0], dxf: out.dxf, logits: out.logits } : { loss: out.loss[0], dxf: out.dxf };
-      } finally {
-        for (const b of temporary) b.destroy();
-      }
+      const [[loss, dxf, logits]] = await submitTogether(this.device, 'training head', [null], (encoder, _, keep) => {
+        const { device, ops } = this;
+        const [xfBuf, targetsBuf, maskBuf] = [xf, Uint32Array.from(targets), Uint32Array.from(mask)].map((a) => keep(uploadBuffer(device, 'training head input', a)));
+        const [lossBuf, dxfBuf, logitsBuf, dLogits] = [1, rows * dim, rows * vocab, rows * vocab].map((n) => keep(outputBuffer(device, 'training head', n)));
+        this.recordLinear(encoder, 'linear', head, xfBuf, logitsBuf, rows);
+        ops.crossEntropy(encoder, { logits: logitsBuf, targets: targetsBuf, mask: maskBuf, loss: lossBuf }, rows, vocab);
+        ops.crossEntropyBackward(encoder, { logits: logitsBuf, targets: targetsBuf, mask: maskBuf, dLogits }, rows, vocab);
+        this.recordLinear(encoder, 'linearBackward', head, dLogits, dxfBuf, rows);
+        return returnLogits ? [[lossBuf, 1], [dxfBuf, rows * dim], [logitsBuf, rows * vocab]] : [[lossBuf, 1], [dxfBuf, rows * dim]];
+      });
+      return returnLogits ? { loss: loss[0], dxf, logits } : { loss: loss[0], dxf };
     });
   }
 
