@@ -38,10 +38,11 @@ export function doraNorms(W: Floats, p: LoraParams): Float64Array {
   checkLength('DoRA base weight', W, outDim * inDim);
   const W64 = asFloat64(W); // [out, in]
   const A = asFloat64(p.A); // [r, in]
+  const At = transposeOf(A, r, inDim); // [in, r]
   const WA = new Float64Array(outDim * r); // W·Aᵀ [out, r]
-  matmulInto(WA, rowMajor(W64, inDim), transposeOf(A, r, inDim), outDim, inDim, r, 1, false);
+  matmulInto(WA, rowMajor(W64, inDim), At, outDim, inDim, r, 1, false);
   const gram = new Float64Array(r * r); // A·Aᵀ [r, r]
-  matmulInto(gram, rowMajor(A, inDim), transposeOf(A, r, inDim), r, inDim, r, 1, false);
+  matmulInto(gram, rowMajor(A, inDim), At, r, inDim, r, 1, false);
   const norms = new Float64Array(outDim);
   const b = new Float64Array(r);
   for (let o = 0; o < outDim; o++) {
