@@ -145,39 +145,40 @@ export class Batcher {
       if (!next) break;
       const [key, queue] = next;
       this.queues.delete(key);
-      const { requests } = queue;
-      while (requests.length > 0) {
-        const batch: Request[] = [];
-        let rows = 0;
-        while (requests.length > 0 && (batch.length === 0 || rows + requests[0].rows <= this.maxRows)) {
-          rows += requests[0].rows;
-          batch.push(requests.shift()!);
-        }
-        await this.run(queue.layer, queue.group, queue.direction, batch, rows);
-      }
+      for (const batch of this.byRows(queue.requests)) await this.run(queue.layer, queue.group, queue.direction, batch.items, batch.rows);
       await new Promise<void>((resume) => setImmediate(resume));
     }
     this.scheduled = false;
   }
 
-  /** The waiting op to run next: one passed over MAX_SKIPS times, else the least advanced. */
+  /** The waiting op to run next: the most passed-over one once any reaches MAX_SKIPS, else the least advanced. */
   private nextQueue(): [string, Queue] | undefined {
-    let best: [string, Queue] | undefined;
-    for (const entry of this.queues) {
-      const [, q] = entry;
-      if (!best || (q.skipped >= MAX_SKIPS ? q.skipped > best[1].skipped || best[1].skipped < MAX_SKIPS : best[1].skipped < MAX_SKIPS && position(q) < position(best[1]))) best = entry;
+    const entries = [...this.queues];
+    if (entries.length === 0) return undefined;
+    const starved = entries.filter(([, q]) => q.skipped >= MAX_SKIPS);
+    const pick = starved.length > 0 ? starved.reduce((a, b) => (b[1].skipped > a[1].skipped ? b : a)) : entries.reduce((a, b) => (position(b[1]) < position(a[1]) ? b : a));
+    for (const [, q] of entries) if (q !== pick[1]) q.skipped++;
+    return pick;
+  }
+
+  /** Consecutive runs of items, each up to maxRows rows (an item larger than that alone), oldest first. */
+  private byRows<T extends { rows: number }>(items: T[]): { items: T[]; rows: number }[] {
+    const runs: { items: T[]; rows: number }[] = [];
+    for (const item of items) {
+      const last = runs[runs.length - 1];
+      if (last && last.rows + item.rows <= this.maxRows) {
+        last.items.push(item);
+        last.rows += item.rows;
+      } else {
+        runs.push({ items: [item], rows: item.rows });
+      }
     }
-    for (const [, q] of this.queues) if (q !== best?.[1]) q.skipped++;
-    return best;
+    return runs;
   }
 
   /** Runs gathered calls in batches of up to maxRows rows (a larger call alone). */
   private async runGathered<C, R>(direction: Direction, pending: Gathered<C, R>[], run: (calls: C[]) => Promise<R[]>): Promise<void> {
-    while (pending.length > 0) {
-      let rows = 0;
-      let n = 0;
-      while (n < pending.length && (n === 0 || rows + pending[n].rows <= this.maxRows)) rows += pending[n++].rows;
-      const batch = pending.splice(0, n);
+    for (const { items: batch, rows } of this.byRows(pending)) {
       try {
         const results = await run(batch.map((g) => g.call));
         this.observe?.({ op: 'attention', direction, rows, requests: batch.length });
