@@ -3,8 +3,8 @@
  * the masked mean cross-entropy at the targets, and its gradient back through the head,
  * dxf = dLogits·E. It is one backend op so that a device backend keeps the [rows, vocab] logits
  * and their gradient on the device — at a 32k vocabulary they are 8 MB each way per 64-row step,
- * against 0.2 MB for dxf — with one submit and one readback; the CPU backends compose it from
- * their linear ops and the one-pass loss.
+ * against 0.2 MB for dxf — with one submit and one readback. Elsewhere the engine composes it
+ * from lmHead GEMMs (through its batcher, so sessions share them) and the one-pass loss.
  */
 import type { ModelConfig } from '../../shared/model/types';
 import { BackendInputError } from './groups';
@@ -35,7 +35,7 @@ export function checkTrainingHead(config: ModelConfig, xf: Float32Array, targets
   if (count === 0) throw new BackendInputError('trainingHead: the mask selects no row');
 }
 
-/** The head from a backend's own linear ops (lmHead forward, then backward) and the one-pass loss. */
+/** The head from lmHead forward and backward GEMMs (a batcher's or a backend's) and the one-pass loss. */
 export async function composedTrainingHead(backend: Pick<Backend, 'linear' | 'linearBackward'>, config: ModelConfig, xf: Float32Array, targets: Int32Array, mask: Float32Array, rows: number, returnLogits: boolean): Promise<TrainingHead> {
   checkTrainingHead(config, xf, targets, mask, rows);
   const logits = await backend.linear(0, 'lmHead', xf, rows); // [rows, vocab]

@@ -51,11 +51,13 @@ export interface Backend {
   /** Optional, as attentionBatch: several sessions' attentionBackward calls as one op. */
   attentionBackwardBatch?(calls: readonly AttentionBackwardCall[]): Promise<AttentionGradients[]>;
   /**
-   * A training step's head (head.ts): xf [rows, dim] after the final norm, targets and a 0/1
-   * mask [rows] → the masked mean cross-entropy and dL/dxf [rows, dim] (and the logits when
-   * asked), in one op, so a device backend keeps the [rows, vocab] tensors on the device.
+   * Optional: a training step's head (head.ts) as one op — xf [rows, dim] after the final norm,
+   * targets and a 0/1 mask [rows] → the masked mean cross-entropy and dL/dxf [rows, dim] (and
+   * the logits when asked) — so a device backend keeps the [rows, vocab] tensors on the device.
+   * Without it the engine composes the head from the batcher's lmHead GEMMs (composedTrainingHead),
+   * which lets training sessions share them.
    */
-  trainingHead(xf: Float32Array, targets: Int32Array, mask: Float32Array, rows: number, returnLogits: boolean): Promise<TrainingHead>;
+  trainingHead?(xf: Float32Array, targets: Int32Array, mask: Float32Array, rows: number, returnLogits: boolean): Promise<TrainingHead>;
   /** Releases native resources. */
   dispose(): Promise<void>;
 }

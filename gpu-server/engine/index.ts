@@ -9,6 +9,7 @@ import { rmsnormBackward, softmax } from '../../shared/reference/ops';
 import type { SamplingParams } from '../../shared/reference/sampling';
 import type { Backend } from '../backend/types';
 import { Batcher, type BatchObserver } from './batcher';
+import { composedTrainingHead } from '../backend/head';
 import { backwardStep } from './backward';
 import type { TapExchange } from '../../shared/protocol/exchange';
 import { forwardStep, type LayerTrace, type StepContext } from './forward';
@@ -127,9 +128,12 @@ export class Engine {
     session.kv.length = 0; // training steps are whole sequences
     const trace: LayerTrace[] = [];
     const { xf, hReal } = await forwardStep(this.context(session, exchange), tokens, trace);
-    // Logits, loss and dL/dxf in one backend op: a device backend keeps the [n, vocab] logits and
-    // their gradient on the device, and the trace never holds them.
-    const head = await this.backend.trainingHead(xf, targets, mask, n, opts.returnLogits);
+    // Logits, loss and dL/dxf: one op on a backend that keeps the [n, vocab] tensors on its
+    // device, else the lmHead GEMMs through the batcher (shared with other sessions) and the
+    // one-pass loss. The trace never holds the logits.
+    const head = this.backend.trainingHead
+      ? await this.backend.trainingHead(xf, targets, mask, n, opts.returnLogits)
+      : await composedTrainingHead(this.batcher, this.model.config, xf, targets, mask, n, opts.returnLogits);
     const dhFinal = new Float32Array(rows * dim);
     dhFinal.set(rmsnormBackward(head.dxf, hReal, this.model.weights.finalNorm, n, dim, rmsNormEps), session.promptTokens * dim);
     session.trace = { layers: trace, rows, dhFinal };

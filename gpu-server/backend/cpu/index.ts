@@ -26,7 +26,6 @@ import type { Model, ModelConfig } from '../../../shared/model/types';
 import { checkCall, groupWeights } from '../groups';
 import type { AttentionShape } from '../../../shared/reference/ops';
 import type { AttentionGradients, Backend, BackendInfo, WeightGroup } from '../types';
-import { composedTrainingHead, type TrainingHead } from '../head';
 import { attentionF32 } from '../fastops';
 import { Serial } from '../serial';
 import { OrtAttention } from './attention';
@@ -142,11 +141,6 @@ export class CpuBackend implements Backend {
 
   attentionBackward(dOut: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, shape: AttentionShape): Promise<AttentionGradients> {
     return this.enqueue(() => this.attentionSessions.backward(dOut, q, k, v, shape));
-  }
-
-  /** The lmHead GEMMs are queued like any other; the loss between them runs in JavaScript. */
-  trainingHead(xf: Float32Array, targets: Int32Array, mask: Float32Array, rows: number, returnLogits: boolean): Promise<TrainingHead> {
-    return composedTrainingHead(this, this.config, xf, targets, mask, rows, returnLogits);
   }
 
   /** Checks the call (throws before onnxruntime sees anything), then runs it after the previous one. */

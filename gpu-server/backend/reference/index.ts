@@ -6,7 +6,6 @@
 import type { Floats, Model, ModelConfig } from '../../../shared/model/types';
 import { attention, attentionBackward, linear, linearBackward, type AttentionShape } from '../../../shared/reference/ops';
 import { checkCall, groupWeights, stack } from '../groups';
-import { composedTrainingHead, type TrainingHead } from '../head';
 import type { AttentionGradients, Backend, BackendInfo, WeightGroup } from '../types';
 
 interface FusedGroup {
@@ -57,10 +56,6 @@ export class ReferenceBackend implements Backend {
 
   async attentionBackward(dOut: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, shape: AttentionShape): Promise<AttentionGradients> {
     return attentionBackward(dOut, q, k, v, shape);
-  }
-
-  trainingHead(xf: Float32Array, targets: Int32Array, mask: Float32Array, rows: number, returnLogits: boolean): Promise<TrainingHead> {
-    return composedTrainingHead(this, this.config, xf, targets, mask, rows, returnLogits);
   }
 
   async dispose(): Promise<void> {
