@@ -22,7 +22,9 @@ Options:
   --port <p>           TCP port (default 8765; 0 = any free port)
   --host <h>           interface to listen on (default 127.0.0.1)
   --secret <s>         session-token secret shared with the edge (default: $SESSION_SECRET)
-  --idle-timeout <s>   end sessions idle this many seconds (default 300)`,
+  --idle-timeout <s>   end sessions idle this many seconds (default 300)
+  --threads <n>        cpu backend: onnxruntime intra-op threads (default: the machine's cores;
+                       fewer when other busy processes share this machine's cores)`,
   async run(argv) {
     const parsed = parseCommand(this, argv, {
       model: { type: 'string' },
@@ -31,6 +33,7 @@ Options:
       host: { type: 'string' },
       secret: { type: 'string' },
       'idle-timeout': { type: 'string' },
+      threads: { type: 'string' },
     });
     if (!parsed) return 0;
     const v = parsed.values;
@@ -41,9 +44,12 @@ Options:
     if (!['auto', 'cpu', 'reference', 'webgpu'].includes(kind)) throw new UsageError(`--backend: "${kind}" is not one of auto, cpu, reference, webgpu`);
     const port = numberOption('port', v.port, z.number().int().min(0).max(65535)) ?? 8765;
     const idle = numberOption('idle-timeout', v['idle-timeout'], z.number().positive()) ?? 300;
+    const threads = numberOption('threads', v.threads, z.number().int().min(1).max(256));
 
+    const resolved = await resolveBackendKind(kind);
+    if (threads !== undefined && resolved !== 'cpu') throw new UsageError(`--threads applies to the cpu backend, not ${resolved}`);
     const loaded = await loadModelDirectory(folderSource(modelDir));
-    const backend = await createBackend(loaded.model, await resolveBackendKind(kind));
+    const backend = await createBackend(loaded.model, resolved, { threads });
     const server = await startServer({
       model: loaded.model,
       name: basename(resolve(modelDir)),

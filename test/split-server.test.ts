@@ -37,8 +37,8 @@ async function convertStories(): Promise<{ dir: string; modelDir: string }> {
 }
 
 /** Spawns `symbiosis serve` and waits for its "listening on" line; `log` is its stderr so far. */
-async function startServe(modelDir: string, backend: string): Promise<{ server: ChildProcess; url: string; log: () => string }> {
-  const server = spawn('node', [join(ROOT, 'bin/symbiosis.js'), 'serve', '--model', modelDir, '--port', '0', '--backend', backend], { env: { ...process.env, SESSION_SECRET: SECRET } });
+async function startServe(modelDir: string, backend: string, extra: string[] = []): Promise<{ server: ChildProcess; url: string; log: () => string }> {
+  const server = spawn('node', [join(ROOT, 'bin/symbiosis.js'), 'serve', '--model', modelDir, '--port', '0', '--backend', backend, ...extra], { env: { ...process.env, SESSION_SECRET: SECRET } });
   let err = '';
   const url = await new Promise<string>((resolveUrl, reject) => {
     server.stderr!.on('data', (d) => {
@@ -169,5 +169,20 @@ describe('symbiosis serve --backend auto', () => {
     } finally {
       server.kill('SIGKILL');
     }
+  });
+});
+
+describe('symbiosis serve --threads', () => {
+  it("sets the cpu backend's onnxruntime threads, shown in /v1/info, and is refused by name for another backend", async () => {
+    const { modelDir } = await convertStories();
+    const { server, url } = await startServe(modelDir, 'cpu', ['--threads', '1']);
+    try {
+      const info = await (await fetch(`${url}/v1/info`)).json();
+      expect(info.backend.device).toMatch(/, 1 thread, /);
+    } finally {
+      server.kill('SIGKILL');
+    }
+    const refused = run('node', [join(ROOT, 'bin/symbiosis.js'), 'serve', '--model', modelDir, '--backend', 'reference', '--threads', '2'], { env: { ...process.env, SESSION_SECRET: SECRET } });
+    await expect(refused).rejects.toMatchObject({ stderr: expect.stringMatching(/--threads applies to the cpu backend, not reference/) });
   });
 });

@@ -67,4 +67,9 @@ describe('bench finetune helpers', () => {
     await expect(benchFinetuneCommand.run(['--backend', 'tpu'])).rejects.toThrow(UsageError);
     await expect(benchFinetuneCommand.run(['--backend', 'tpu'])).rejects.toThrow(/--backend: "tpu" is not one of cpu, webgpu/);
   });
+
+  it('refuses --threads for webgpu and a thread count below 1, naming them, before starting anything', async () => {
+    await expect(benchFinetuneCommand.run(['--backend', 'webgpu', '--threads', '2'])).rejects.toThrow(/--threads applies to the cpu backend, not webgpu/);
+    await expect(benchFinetuneCommand.run(['--threads', '0'])).rejects.toThrow(/--threads/);
+  });
 });

@@ -68,9 +68,17 @@ export interface Plan {
   budgetGiB: number;
   /** The backend of the shared server and of every dedicated process alike. */
   backend: 'cpu' | 'webgpu';
+  /**
+   * cpu backend: onnxruntime intra-op threads of the server and of every dedicated process alike.
+   * 1 by default: in both setups more busy processes than cores share the machine, and a process
+   * whose parallel GEMM spans every core loses its threads to the others mid-GEMM and waits at
+   * the join. Measured here (K = 8, 2 cores, --quick, 3–4 runs each): tokens per CPU-second with
+   * threads = cores 27–30 shared, 32–42 dedicated; with 1, 36–42 shared, 35–41 dedicated.
+   */
+  threads: number;
 }
 
-export const FULL: Plan = { jobs: 8, warmupSteps: 1, steps: 6, seqLen: 64, budgetGiB: 8, backend: 'cpu' };
+export const FULL: Plan = { jobs: 8, warmupSteps: 1, steps: 6, seqLen: 64, budgetGiB: 8, backend: 'cpu', threads: 1 };
 export const QUICK: Plan = { ...FULL, steps: 1 };
 
 const log = (line: string): void => void process.stderr.write(`bench finetune: ${line}\n`);
@@ -102,13 +110,16 @@ function backendOption(value: string | undefined): Plan['backend'] | undefined {
   throw new UsageError(`--backend: "${value}" is not one of cpu, webgpu`);
 }
 
+/** The cpu backend's thread count; nothing for webgpu (its threads are not onnxruntime's). */
+const cpuThreads = (plan: Plan) => (plan.backend === 'cpu' ? plan.threads : undefined);
+
 function workerBase(plan: Plan) {
-  return { seqLen: plan.seqLen, warmupSteps: plan.warmupSteps, steps: plan.steps, backend: plan.backend };
+  return { seqLen: plan.seqLen, warmupSteps: plan.warmupSteps, steps: plan.steps, backend: plan.backend, threads: cpuThreads(plan) };
 }
 
 export async function runShared(plan: Plan, secret: string): Promise<SetupRun> {
   const t0 = performance.now();
-  const server = await spawnServe({ modelDir: MODEL_DIR, secret, port: 0, backend: plan.backend });
+  const server = await spawnServe({ modelDir: MODEL_DIR, secret, port: 0, backend: plan.backend, threads: cpuThreads(plan) });
   try {
     log(`shared: server up at ${server.url} (${fmt((performance.now() - t0) / 1000, 1)} s); starting ${plan.jobs} client jobs`);
     const jobs = jobSpecs(plan.jobs).map((job) => new JobProcess({ kind: 'client', job, serverUrl: server.url, ...workerBase(plan) }, secret));
@@ -176,6 +187,7 @@ export async function benchFinetune(plan: Plan): Promise<Record<string, unknown>
   return {
     bench: 'finetune',
     backend: plan.backend,
+    threads: cpuThreads(plan) ?? null,
     preset: PRESET,
     params,
     jobs: plan.jobs,
@@ -231,7 +243,7 @@ function table(r: Awaited<ReturnType<typeof benchFinetune>>): string {
   const dedicated = r.dedicated_rss_bytes as number[];
   const range = (xs: number[]) => `${mib(Math.min(...xs))}–${mib(Math.max(...xs))}`;
   const rows: [string, string][] = [
-    ['model', `${r.preset} random Llama, ${(r.params as number).toLocaleString('en-US')} params (float32); ${r.backend} backend in both setups`],
+    ['model', `${r.preset} random Llama, ${(r.params as number).toLocaleString('en-US')} params (float32); ${r.backend} backend in both setups${r.threads === null ? '' : `, ${r.threads} onnxruntime thread${r.threads === 1 ? '' : 's'} per process`}`],
     ['jobs', `${r.jobs}: ${(r.job_mix as string[]).join(', ')}`],
     ['each step', `1 sequence × ${r.seq_len} tokens (grad accum 1); ${r.warmup_steps} untimed warm-up (8 tokens) + ${r.steps} timed steps per job`],
     ['shared: server peak RSS', b('shared_server_rss_bytes')],
@@ -260,7 +272,7 @@ function table(r: Awaited<ReturnType<typeof benchFinetune>>): string {
 export const benchFinetuneCommand: Command = {
   name: 'finetune',
   summary: 'K concurrent fine-tuning jobs on one shared server vs K dedicated model copies (memory, throughput)',
-  usage: `Usage: symbiosis bench finetune [--quick] [--json] [--jobs K] [--steps N] [--seq-len L] [--budget-gib G] [--backend cpu|webgpu]
+  usage: `Usage: symbiosis bench finetune [--quick] [--json] [--jobs K] [--steps N] [--seq-len L] [--budget-gib G] [--backend cpu|webgpu] [--threads T]
 
 Runs K fine-tuning jobs (a mix: LoRA r4/r8/r16, DoRA r4/r8, IA3), each its own OS process,
 two ways on this machine, one after the other in one run, on a random 110M-parameter model
@@ -282,6 +294,8 @@ Options:
   --backend B      cpu (default) or webgpu, for the shared server and every dedicated process alike:
                    on a machine with a GPU, the comparison the mission is about (peak RSS is host
                    memory only: device copies of the weights are not in it)
+  --threads T      cpu: onnxruntime intra-op threads of the server and of each dedicated process
+                   (default ${FULL.threads}: every setup runs more busy processes than cores)
   --json           also print the results as one JSON object, the last line of stdout`,
   async run(argv) {
     const parsed = parseCommand(this, argv, {
@@ -292,6 +306,7 @@ Options:
       'seq-len': { type: 'string' },
       'budget-gib': { type: 'string' },
       backend: { type: 'string' },
+      threads: { type: 'string' },
     });
     if (!parsed) return 0;
     const v = parsed.values;
@@ -303,7 +318,9 @@ Options:
       seqLen: numberOption('seq-len', v['seq-len'], z.number().int().min(2).max(1024)) ?? base.seqLen,
       budgetGiB: numberOption('budget-gib', v['budget-gib'], z.number().positive()) ?? base.budgetGiB,
       backend: backendOption(v.backend) ?? base.backend,
+      threads: numberOption('threads', v.threads, z.number().int().min(1).max(256)) ?? base.threads,
     };
+    if (v.threads !== undefined && plan.backend !== 'cpu') throw new UsageError(`--threads applies to the cpu backend, not ${plan.backend}`);
     const result = await benchFinetune(plan);
     process.stdout.write(table(result) + '\n');
     if (v.json) process.stdout.write(JSON.stringify(result) + '\n');

@@ -11,8 +11,11 @@ export interface ServeProcess {
   stop(): Promise<void>;
 }
 
-export function spawnServe(o: { modelDir: string; secret: string; port: number; backend?: 'cpu' | 'reference' | 'webgpu' }): Promise<ServeProcess> {
-  const child = spawn(process.execPath, [BIN, 'serve', '--model', o.modelDir, '--port', String(o.port), '--host', '127.0.0.1', '--backend', o.backend ?? 'cpu'], {
+/** `threads`: the cpu backend's onnxruntime intra-op threads (serve's --threads; default: its own). */
+export function spawnServe(o: { modelDir: string; secret: string; port: number; backend?: 'cpu' | 'reference' | 'webgpu'; threads?: number }): Promise<ServeProcess> {
+  const args = [BIN, 'serve', '--model', o.modelDir, '--port', String(o.port), '--host', '127.0.0.1', '--backend', o.backend ?? 'cpu'];
+  if (o.threads !== undefined) args.push('--threads', String(o.threads));
+  const child = spawn(process.execPath, args, {
     env: { ...process.env, SESSION_SECRET: o.secret },
     stdio: ['ignore', 'inherit', 'pipe'],
   });

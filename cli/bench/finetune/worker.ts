@@ -35,6 +35,8 @@ export interface WorkerConfig {
   steps: number;
   /** dedicated: the backend of this process's engine (the shared server's is set by the bench). */
   backend: 'cpu' | 'webgpu';
+  /** dedicated, cpu backend: its onnxruntime intra-op threads (as the shared server's). */
+  threads?: number;
 }
 
 /** Tokens of the warm-up sequence. */
@@ -81,7 +83,7 @@ async function clientSetup(serverUrl: string, job: JobSpec): Promise<Setup> {
   return { config, frozen: job.method === 'dora' ? await fetchFrozen(serverUrl, config, job) : undefined, channel: () => connect(serverUrl) };
 }
 
-async function dedicatedSetup(modelDir: string, secret: string, backendKind: WorkerConfig['backend']): Promise<Setup> {
+async function dedicatedSetup(modelDir: string, secret: string, backendKind: WorkerConfig['backend'], threads: number | undefined): Promise<Setup> {
   const [{ loadModelDirectory }, { folderSource }, { createBackend }, { Engine }, { Connection }, { channelPair }, { baseFromModel }] = await Promise.all([
     import('../../../shared/model/directory'),
     import('../../../shared/node/files'),
@@ -92,7 +94,7 @@ async function dedicatedSetup(modelDir: string, secret: string, backendKind: Wor
     import('../../../shared/adapters'),
   ]);
   const { model } = await loadModelDirectory(folderSource(modelDir));
-  const backend = await createBackend(model, backendKind);
+  const backend = await createBackend(model, backendKind, { threads });
   // As startServer builds it (same batch cap), minus HTTP and WebSocket.
   const engine = new Engine(model, backend, { maxBatchRows: 512 });
   const usedTokens = new Map<string, number>();
@@ -123,7 +125,7 @@ async function main(): Promise<void> {
   const cfg = JSON.parse(process.argv[2]) as WorkerConfig;
   const secret = process.env.BENCH_FINETUNE_SECRET;
   if (!secret) throw new Error('BENCH_FINETUNE_SECRET is not set');
-  const setup = cfg.kind === 'client' ? await clientSetup(cfg.serverUrl!, cfg.job) : await dedicatedSetup(cfg.modelDir!, secret, cfg.backend);
+  const setup = cfg.kind === 'client' ? await clientSetup(cfg.serverUrl!, cfg.job) : await dedicatedSetup(cfg.modelDir!, secret, cfg.backend, cfg.threads);
   const { config } = setup;
 
   const open = async (a: PeftAdapter, maxContext: number) => {
