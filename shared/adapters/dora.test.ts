@@ -28,6 +28,21 @@ function make(withBias: boolean, rows = 3, inDim = 5, outDim = 4, r = 2) {
 }
 
 describe('DoRA module', () => {
+  it('with defer: the same dx and dL/dy0 at once, the magnitude gradient too; A and B when the deferred work runs', () => {
+    const { mod, x, y0, rows, outDim } = make(true);
+    const dy = randomArray(rows * outDim, 21);
+    const now = new Map<string, Float64Array>();
+    const immediate = mod.backwardOutput(x, y0, dy, rows, now);
+    const later = new Map<string, Float64Array>();
+    const works: (() => void)[] = [];
+    const deferred = mod.backwardOutput(x, y0, dy, rows, later, (w) => works.push(w));
+    expect(Array.from(deferred.dx!)).toEqual(Array.from(immediate.dx!));
+    expect(Array.from(deferred.dy0)).toEqual(Array.from(immediate.dy0));
+    expect([...later.keys()]).toEqual(['m']);
+    for (const w of works) w();
+    for (const key of ['A', 'B', 'm']) expect(Array.from(later.get(key)!), key).toEqual(Array.from(now.get(key)!));
+  });
+
   for (const withBias of [false, true]) {
     it(`equals the merged weight (m/‖W+sBA‖)·(W+sBA)·x + b${withBias ? ' (with bias)' : ''}`, () => {
       const { A, B, m, W, bias, mod, x, y0, rows, inDim, outDim, r, scale } = make(withBias);

@@ -17,7 +17,7 @@ import type { Floats } from '../model/types';
 import { checkLength, floatsLike, gradSlot } from './floats';
 import { loraBackward, loraDown, loraUp, type LoraParams } from './lora';
 import { asFloat64, matmulInto, rowMajor, transposeOf } from './matmul';
-import type { Grads, ModuleAdapter } from './taps';
+import type { DeferWork, Grads, ModuleAdapter } from './taps';
 
 export interface DoraParams extends LoraParams {
   /** magnitude, [out] */
@@ -105,7 +105,7 @@ export class DoraModule implements ModuleAdapter {
     return y;
   }
 
-  backwardOutput(x: Floats, y0: Floats, dy: Floats, rows: number, grads: Grads): { dx: Floats | null; dy0: Floats } {
+  backwardOutput(x: Floats, y0: Floats, dy: Floats, rows: number, grads: Grads, defer?: DeferWork): { dx: Floats | null; dy0: Floats } {
     const { outDim, bias } = this.p;
     checkLength('DoRA dy', dy, rows * outDim);
     const delta = loraUp(this.p, loraDown(this.p, x, rows), null, rows, x);
@@ -120,7 +120,7 @@ export class DoraModule implements ModuleAdapter {
         dm[o] += (dy[j] * (y0[j] - b + delta[j])) / this.norms[o];
       }
     }
-    const dx = loraBackward(this.p, x, g, rows, grads);
+    const dx = loraBackward(this.p, x, g, rows, grads, defer);
     return { dx, dy0: g };
   }
 

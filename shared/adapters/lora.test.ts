@@ -69,6 +69,21 @@ describe('LoRA module', () => {
     for (let i = 0; i < once.length; i++) expect(twice[i]).toBeCloseTo(2 * once[i], 12);
   });
 
+  it('with defer: the same dx at once, A and B gradients only when the deferred work runs, bit for bit', () => {
+    const { mod, x, y0, rows, outDim } = make();
+    const dy = randomArray(rows * outDim, 7);
+    const now: Grads = new Map();
+    const immediate = mod.backwardOutput(x, y0, dy, rows, now);
+    const later: Grads = new Map();
+    const works: (() => void)[] = [];
+    const deferred = mod.backwardOutput(x, y0, dy, rows, later, (w) => works.push(w));
+    expect(Array.from(deferred.dx!)).toEqual(Array.from(immediate.dx!));
+    expect(works).toHaveLength(1);
+    expect(later.size).toBe(0);
+    works[0]();
+    for (const key of ['A', 'B']) expect(Array.from(later.get(key)!), key).toEqual(Array.from(now.get(key)!));
+  });
+
   it('rejects parameters of the wrong size', () => {
     expect(() => new LoraModule({ A: new Float32Array(3), B: new Float32Array(8), r: 2, inDim: 5, outDim: 4, scale: 1, keyA: 'A', keyB: 'B' })).toThrow(/lora_A/);
   });

@@ -5,7 +5,7 @@
 import type { Floats } from '../model/types';
 import { checkLength, floatsLike, gradSlot } from './floats';
 import { asFloat64, matmulInto, rowMajor, transposed } from './matmul';
-import type { Grads, ModuleAdapter } from './taps';
+import type { DeferWork, Grads, ModuleAdapter } from './taps';
 
 export interface LoraParams {
   /** [r, in] */
@@ -113,21 +113,24 @@ export function loraUp(p: LoraParams, h: Floats, base: Floats | null, rows: numb
  * matmulInto calls (register-blocked; the element-by-element accumulation they replace was
  * 2–4× slower at the bench finetune shapes).
  */
-export function loraBackward(p: LoraParams, x: Floats, g: Floats, rows: number, grads: Grads): Floats {
+export function loraBackward(p: LoraParams, x: Floats, g: Floats, rows: number, grads: Grads, defer?: DeferWork): Floats {
   const { r, inDim, outDim, scale } = p;
   const A = asFloat64(p.A); // [r, in]
   const B = asFloat64(p.B); // [out, r]
-  const x64 = asFloat64(x); // [rows, in]
   const g64 = asFloat64(g); // [rows, out]
-  const h = asFloat64(loraDown(p, x, rows)); // x·Aᵀ [rows, r]
   const dh = new Float64Array(rows * r); // s·g·B [rows, r]
   matmulInto(dh, rowMajor(g64, outDim), B, rows, outDim, r, scale, false);
-  // dB += s·gᵀ·h [out, r]; dA += dhᵀ·x [r, in]
-  matmulInto(gradSlot(grads, p.keyB, outDim * r), transposed(g64, outDim), h, outDim, rows, r, scale, true);
-  matmulInto(gradSlot(grads, p.keyA, r * inDim), transposed(dh, r), x64, r, rows, inDim, 1, true);
   // dx = dh·A [rows, in]
   const dx = new Float64Array(rows * inDim);
   matmulInto(dx, rowMajor(dh, r), A, rows, r, inDim, 1, false);
+  // dB += s·gᵀ·h [out, r]; dA += dhᵀ·x [r, in] — three of the five products, none needed for dx
+  const weights = () => {
+    const h = asFloat64(loraDown(p, x, rows)); // x·Aᵀ [rows, r]
+    matmulInto(gradSlot(grads, p.keyB, outDim * r), transposed(g64, outDim), h, outDim, rows, r, scale, true);
+    matmulInto(gradSlot(grads, p.keyA, r * inDim), transposed(dh, r), asFloat64(x), r, rows, inDim, 1, true);
+  };
+  if (defer) defer(weights);
+  else weights();
   if (x instanceof Float64Array) return dx;
   return Float32Array.from(dx);
 }
@@ -147,9 +150,9 @@ export class LoraModule implements ModuleAdapter {
     return loraUp(this.p, loraDown(this.p, x, rows), y0, rows, x);
   }
 
-  backwardOutput(x: Floats, _y0: Floats, dy: Floats, rows: number, grads: Grads): { dx: Floats | null; dy0: Floats } {
+  backwardOutput(x: Floats, _y0: Floats, dy: Floats, rows: number, grads: Grads, defer?: DeferWork): { dx: Floats | null; dy0: Floats } {
     checkLength('LoRA dy', dy, rows * this.p.outDim);
-    const dx = loraBackward(this.p, x, dy, rows, grads);
+    const dx = loraBackward(this.p, x, dy, rows, grads, defer);
     const dy0 = floatsLike(x, dy.length);
     dy0.set(dy);
     return { dx, dy0 };

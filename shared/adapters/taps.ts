@@ -59,12 +59,20 @@ export interface ModuleAdapter {
   /** Whether forwardOutput reads y0 (DoRA, IA3); LoRA's delta needs only x. */
   readonly needsBaseOutput: boolean;
   forwardOutput(x: Floats, y0: Floats, rows: number): Floats; // → y [rows, out]
-  /** Given dL/dy, returns dL/dx through the adapter only (or null) and dL/dy0 for the frozen path. */
-  backwardOutput(x: Floats, y0: Floats, dy: Floats, rows: number, grads: Grads): { dx: Floats | null; dy0: Floats };
+  /**
+   * Given dL/dy, returns dL/dx through the adapter only (or null) and dL/dy0 for the frozen path.
+   * With `defer`, work that only adds into `grads` may be handed to it instead of done now (the
+   * split client sends dL/dx first and the server goes on meanwhile); the caller runs it before
+   * it reads `grads`.
+   */
+  backwardOutput(x: Floats, y0: Floats, dy: Floats, rows: number, grads: Grads, defer?: DeferWork): { dx: Floats | null; dy0: Floats };
   forwardInput(x: Floats, rows: number): Floats; // → x' [rows, in]
   /** Given dL/dx', returns dL/dx, adding the parameter gradients. */
   backwardInput(x: Floats, dxPrime: Floats, rows: number, grads: Grads): Floats;
 }
+
+/** Takes work that only accumulates parameter gradients, to be run later (see backwardOutput). */
+export type DeferWork = (work: () => void) => void;
 
 /** What the forward pass asks of an adapter: per-module actions and optional virtual tokens. */
 export interface TapAdapter {

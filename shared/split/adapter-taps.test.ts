@@ -38,6 +38,18 @@ describe('AdapterTaps', () => {
     }
     expect(Array.from(back.dx!)).toEqual(Array.from(dx!));
     expect(back.grads).toEqual({}); // no y0 was sent: dL/dy0 = dL/dy, nothing to send
+
+    // Deferred: the same answer, the parameter gradients only once the handed-over work runs.
+    const later = new AdapterTaps(lora, config, true);
+    later.forward({ layer: 1, tap: 'attn.in', form: 'output', rows, x, y0: {} }, ['q_proj', 'v_proj']);
+    const works: (() => void)[] = [];
+    const backLater = later.backward({ layer: 1, tap: 'attn.in', form: 'output', rows, grads }, (w) => works.push(w));
+    expect(Array.from(backLater.dx!)).toEqual(Array.from(back.dx!));
+    expect(works).toHaveLength(2);
+    expect(later.grads.size).toBe(0);
+    for (const w of works) w();
+    expect([...later.grads.keys()].sort()).toEqual([...taps.grads.keys()].sort());
+    for (const [key, g] of taps.grads) expect(Array.from(later.grads.get(key)!), key).toEqual(Array.from(g));
     expect([...taps.grads.keys()].sort()).toEqual([...lora.params.keys()].filter((k) => k.includes('layers.1.')).sort());
   });
 

@@ -5,7 +5,7 @@
  */
 import type { ModelConfig } from '../model/types';
 import { moduleDims } from '../model/dims';
-import { MODULE_NAMES, type Grads, type ModuleName, type TapAdapter } from '../adapters/taps';
+import { MODULE_NAMES, type DeferWork, type Grads, type ModuleName, type TapAdapter } from '../adapters/taps';
 import type { BackwardTap, BackwardTapAnswer, ForwardTap, ForwardTapAnswer } from '../protocol/exchange';
 import type { TapPlanEntry } from '../protocol/messages';
 
@@ -62,7 +62,8 @@ export class AdapterTaps {
     return answer;
   }
 
-  backward(tap: BackwardTap): BackwardTapAnswer {
+  /** `defer`: as ModuleAdapter.backwardOutput's — gradient-only work the caller runs before reading `grads`. */
+  backward(tap: BackwardTap, defer?: DeferWork): BackwardTapAnswer {
     const answer: BackwardTapAnswer = { grads: {} };
     for (const name of Object.keys(tap.grads) as ModuleName[]) {
       const m = this.module(tap.layer, name);
@@ -74,7 +75,7 @@ export class AdapterTaps {
         continue;
       }
       const y0 = kept.y0 ?? new Float32Array(g.length);
-      const { dx, dy0 } = m.backwardOutput(kept.x, y0, g, tap.rows, this.grads);
+      const { dx, dy0 } = m.backwardOutput(kept.x, y0, g, tap.rows, this.grads, defer);
       if (kept.y0) answer.grads[name] = Float32Array.from(dy0);
       if (dx) {
         if (!answer.dx) answer.dx = Float32Array.from(dx);

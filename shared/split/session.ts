@@ -160,6 +160,7 @@ export class SplitSession {
       const modules = this.plan.at(msg.layer, msg.tap, msg.form).map((e) => e.module);
       const tensor = (name: string) => frame.tensors.get(name)?.data as Float32Array | undefined;
       let out: Record<string, Float32Array> = {};
+      const deferred: (() => void)[] = [];
       if (msg.phase === 'forward') {
         const x = tensor('x');
         if (!x) throw new SplitError('bad_frame', 'tap frame without its input "x"');
@@ -169,12 +170,15 @@ export class SplitSession {
       } else {
         const grads: Partial<Record<ModuleName, Float32Array>> = {};
         for (const m of modules) if (tensor(m)) grads[m] = tensor(m);
-        const answer = this.taps.backward({ layer: msg.layer, tap: msg.tap, form: msg.form, rows: msg.rows, grads });
+        const answer = this.taps.backward({ layer: msg.layer, tap: msg.tap, form: msg.form, rows: msg.rows, grads }, (work) => deferred.push(work));
         out = { ...(answer.grads as Record<string, Float32Array>) };
         if (msg.form === 'output') out = Object.fromEntries(Object.entries(out).map(([k, v]) => [`${k}.dy0`, v]));
         if (answer.dx) out.dx = answer.dx;
       }
       this.channel.send(encodeFrame({ type: 'tap_result', seq: msg.seq, layer: msg.layer, tap: msg.tap, phase: msg.phase }, out));
+      // The parameter gradients, after the answer is on its way: the server goes on meanwhile.
+      // Still within this frame's handling, so before the backward's result can arrive.
+      for (const work of deferred) work();
     } catch (e) {
       this.fail(e instanceof SplitError ? e : new SplitError('adapter', (e as Error).message));
       this.channel.close(`client failed at a tap: ${(e as Error).message}`);
