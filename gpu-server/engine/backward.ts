@@ -5,7 +5,7 @@
  */
 import type { ModuleName, TapName } from '../../shared/adapters/taps';
 import { add, addInPlace, rmsnormBackward, ropeBackward, siluMulBackward } from '../../shared/reference/ops';
-import { checkTensor } from '../../shared/protocol/exchange';
+import { checkTensor, TapAnswerError, type BackwardTapAnswer } from '../../shared/protocol/exchange';
 import { joinGroup, type LayerTrace, type StepContext } from './forward';
 import { moduleDims, TAP_GROUP } from '../../shared/model/dims';
 
@@ -25,13 +25,25 @@ async function groupBackward(ctx: StepContext, layer: number, tap: TapName, dy: 
 
   const sent: Partial<Record<ModuleName, Float32Array>> = {};
   for (const e of planned) sent[e.module] = dy[e.module];
-  const answer = await ctx.exchange.backward({ layer, tap, form: 'output', rows, grads: sent });
-  const dy0 = { ...dy };
-  for (const e of planned) {
-    const given = answer.grads[e.module];
-    if (given) dy0[e.module] = checkTensor(`layer ${layer} ${e.module} dL/dy0`, given, rows * moduleDims(ctx.config, e.module).outDim);
+  const exchange = () => ctx.exchange.backward({ layer, tap, form: 'output', rows, grads: sent });
+  let dx: Float32Array;
+  let answer: BackwardTapAnswer;
+  if (planned.some((e) => e.needsBaseOutput)) {
+    answer = await exchange();
+    const dy0 = { ...dy };
+    for (const e of planned) {
+      const given = answer.grads[e.module];
+      if (given && !e.needsBaseOutput) throw new TapAnswerError(`layer ${layer} ${e.module}: a dL/dy0 was sent, but the module was sent no y0`);
+      if (given) dy0[e.module] = checkTensor(`layer ${layer} ${e.module} dL/dy0`, given, rows * moduleDims(ctx.config, e.module).outDim);
+    }
+    dx = await ctx.batcher.linearBackward(layer, group, joinGroup(ctx, tap, rows, dy0), rows);
+  } else {
+    // No module was sent y0 (LoRA), so dL/dy0 = dL/dy: the frozen path's GEMM and the tenant's
+    // backward are computed at once.
+    [dx, answer] = await Promise.all([ctx.batcher.linearBackward(layer, group, joinGroup(ctx, tap, rows, dy), rows), exchange()]);
+    const stray = Object.keys(answer.grads);
+    if (stray.length > 0) throw new TapAnswerError(`layer ${layer} ${stray[0]}: a dL/dy0 was sent, but the module was sent no y0`);
   }
-  const dx = await ctx.batcher.linearBackward(layer, group, joinGroup(ctx, tap, rows, dy0), rows);
   if (answer.dx) addInPlace(dx, checkTensor(`layer ${layer} ${tap} adapter dL/dx`, answer.dx, dx.length));
   return dx;
 }

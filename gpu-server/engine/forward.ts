@@ -10,7 +10,7 @@ import { add, concatRows, gather, rmsnorm, siluMul } from '../../shared/referenc
 import { ropeF32 as rope } from '../backend/fastops';
 import type { Batcher } from './batcher';
 import { joinColumns, splitColumns } from './columns';
-import { checkTensor, type TapExchange } from '../../shared/protocol/exchange';
+import { checkTensor, type ForwardTapAnswer, type TapExchange } from '../../shared/protocol/exchange';
 import { moduleDims, TAP_GROUP } from '../../shared/model/dims';
 import type { EngineSession } from './session';
 
@@ -48,16 +48,26 @@ async function group(ctx: StepContext, layer: number, tap: TapName, x: Float32Ar
     const answer = await ctx.exchange.forward({ layer, tap, form: 'input', rows, x, y0: {} });
     input = checkTensor(`layer ${layer} ${module} replacement input`, answer[module], x.length);
   }
-  const fused = await ctx.batcher.linear(layer, weightGroup, input, rows);
-  const parts = splitColumns(fused, rows, modules.map((m) => moduleDims(ctx.config, m).outDim));
-  const outs: Partial<Record<ModuleName, Float32Array>> = {};
-  modules.forEach((m, i) => (outs[m] = parts[i]));
-
   const planned = plan.at(layer, tap, 'output');
-  if (planned.length === 0) return outs;
-  const y0: Partial<Record<ModuleName, Float32Array>> = {};
-  for (const e of planned) if (e.needsBaseOutput) y0[e.module] = outs[e.module];
-  const answer = await ctx.exchange.forward({ layer, tap, form: 'output', rows, x, y0 });
+  const frozen = async () => {
+    const fused = await ctx.batcher.linear(layer, weightGroup, input, rows);
+    const parts = splitColumns(fused, rows, modules.map((m) => moduleDims(ctx.config, m).outDim));
+    const outs: Partial<Record<ModuleName, Float32Array>> = {};
+    modules.forEach((m, i) => (outs[m] = parts[i]));
+    return outs;
+  };
+  if (planned.length === 0) return frozen();
+  let outs: Partial<Record<ModuleName, Float32Array>>;
+  let answer: ForwardTapAnswer;
+  if (planned.some((e) => e.needsBaseOutput)) {
+    outs = await frozen();
+    const y0: Partial<Record<ModuleName, Float32Array>> = {};
+    for (const e of planned) if (e.needsBaseOutput) y0[e.module] = outs[e.module];
+    answer = await ctx.exchange.forward({ layer, tap, form: 'output', rows, x, y0 });
+  } else {
+    // No module needs y0 (LoRA): the tenant's change and the frozen GEMM are computed at once.
+    [outs, answer] = await Promise.all([frozen(), ctx.exchange.forward({ layer, tap, form: 'output', rows, x, y0: {} })]);
+  }
   for (const e of planned) {
     const delta = checkTensor(`layer ${layer} ${e.module} output change`, answer[e.module], rows * moduleDims(ctx.config, e.module).outDim);
     outs[e.module] = add(outs[e.module]!, delta);

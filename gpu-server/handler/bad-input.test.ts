@@ -351,8 +351,8 @@ const scenarios: Record<string, () => Promise<void>> = {
     c.send(tapAnswer, { q_proj: new Float32Array(3 * qOut) });
     await c.expectError('bad_request', /not paused at a tap/);
   },
-  'a backward tap answer with an unknown tensor → bad_frame': async () => {
-    for (const name of ['k_proj.dy0', 'constructor.dy0', 'q_proj']) {
+  'a backward tap answer with an unknown tensor, or a dL/dy0 for a module sent no y0 → bad_frame': async () => {
+    for (const name of ['k_proj.dy0', 'constructor.dy0', 'q_proj', 'q_proj.dy0']) {
       const c = new RawClient();
       await c.opened(testToken(freshTenant('backward')), { mode: 'training', taps: [Q_TAP] });
       c.send({ type: 'forward', seq: 0 }, { tokens: Int32Array.from([1, 2]), targets: Int32Array.from([2, 3]), mask: Float32Array.from([1, 1]) });
@@ -364,7 +364,8 @@ const scenarios: Record<string, () => Promise<void>> = {
       expect(tap.header).toMatchObject({ type: 'tap', phase: 'backward', layer: 0, tap: 'attn.in', form: 'output', rows: 2 });
       expect(tap.tensors.get('q_proj')!.data.length).toBe(2 * qOut);
       c.send({ ...tapAnswer, phase: 'backward' }, { [name]: new Float32Array(2 * qOut) });
-      await c.expectError('bad_frame', new RegExp(`unexpected tensor "${name.replace('.', '\\.')}" in a backward tap_result`));
+      const message = name === 'q_proj.dy0' ? /layer 0 q_proj: a dL\/dy0 was sent, but the module was sent no y0/ : new RegExp(`unexpected tensor "${name.replace('.', '\\.')}" in a backward tap_result`);
+      await c.expectError('bad_frame', message);
     }
   },
   'a client that disconnects while paused at a tap frees its session': async () => {
