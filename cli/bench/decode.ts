@@ -43,8 +43,8 @@ export async function withServer<T>(model: Model, backend: Backend, body: (serve
   }
 }
 
-/** Opens one session per adapter, prefills all, then times concurrent greedy decode steps. */
-export async function decode(server: RunningServer, secret: string, config: ModelConfig, adapters: (TapAdapter | undefined)[], limits: DecodeLimits): Promise<DecodeRun> {
+/** Opens one session per adapter on the server at `url`, prefills all, then times concurrent greedy decode steps. */
+export async function decode(url: string, secret: string, config: ModelConfig, adapters: (TapAdapter | undefined)[], limits: DecodeLimits): Promise<DecodeRun> {
   const maxContext = PROMPT.length + limits.steps + 1;
   const opened = await Promise.all(
     adapters.map(async (adapter, i) => {
@@ -52,7 +52,7 @@ export async function decode(server: RunningServer, secret: string, config: Mode
         { tenant: `bench-${i}`, exp: Math.floor(Date.now() / 1000) + 3600, jti: newTokenId(), limits: { maxSessions: 4, maxContext, maxMemoryBytes: 2 ** 40 } },
         secret,
       );
-      return SplitSession.open(await connect(server.url), { token, mode: 'inference', maxContext, config, adapter, sampling: { temperature: 0 } });
+      return SplitSession.open(await connect(url), { token, mode: 'inference', maxContext, config, adapter, sampling: { temperature: 0 } });
     }),
   );
   try {

@@ -122,10 +122,10 @@ export interface GpuBenchResult {
 /** On one server: decode (its path warmed at the largest batch first) at every session count, then training at every count. */
 async function serveAll(backend: Backend, model: Model, preset: string, plan: Plan): Promise<{ decode: DecodeRun[]; training: TrainRun[] }> {
   return withServer(model, backend, async (server, secret) => {
-    await decode(server, secret, model.config, Array(Math.max(...plan.sessions)).fill(undefined), { steps: 2, maxSeconds: plan.decode.maxSeconds });
+    await decode(server.url, secret, model.config, Array(Math.max(...plan.sessions)).fill(undefined), { steps: 2, maxSeconds: plan.decode.maxSeconds });
     const decodeRuns: DecodeRun[] = [];
     for (const n of plan.sessions) {
-      const run = await decode(server, secret, model.config, Array(n).fill(undefined), plan.decode);
+      const run = await decode(server.url, secret, model.config, Array(n).fill(undefined), plan.decode);
       log(`${preset} ${backend.info.name}, ${n} session(s): ${sig(run.tokensPerSecond)} tokens/s (${run.tokens} tokens in ${fmt(run.seconds)} s)`);
       decodeRuns.push(run);
     }

@@ -1,7 +1,9 @@
 /**
  * `symbiosis bench serve`: what split execution costs and what batching buys, measured side by
- * side in one process on a random model (init-random's 30m preset; 6m with --quick), through a
- * real server (startServer, cpu backend, port 0) and real WebSocket clients (connect).
+ * side in one run on a random model (init-random's 30m preset; 6m with --quick), through a
+ * real server (startServer, cpu backend, port 0, in this process) and real WebSocket clients
+ * (connect) in a second process, the tenants' side (tenant-process.ts): there, as at the edge,
+ * each session's LoRA runs at the taps, beside the server rather than on its thread.
  *
  *   batched_vs_single           aggregate decode tokens/s of 32 concurrent base-only sessions
  *                               over that of 1 session;
@@ -26,17 +28,18 @@
  *
  * No assertion on any number: this reports, it does not judge.
  */
-import { createLora, mergeAdapter, type PeftAdapter } from '../../shared/adapters';
+import { mergeAdapter } from '../../shared/adapters';
 import { randomModel } from '../../shared/model/random';
 import type { Model, ModelConfig } from '../../shared/model/types';
 import { generate } from '../../shared/reference';
-import { Rng } from '../../shared/util/rng';
 import { createBackend } from '../../gpu-server/backend';
 import { benchGemm } from '../../gpu-server/backend/gemm-bench';
 import { groupShape } from '../../gpu-server/backend/groups';
 import { WEIGHT_GROUPS } from '../../gpu-server/backend/types';
 import { parseCommand, type Command } from '../args';
-import { decode, PROMPT, withServer, type DecodeRun } from './decode';
+import { benchLora } from './bench-lora';
+import { PROMPT, withServer, type DecodeRun } from './decode';
+import { TenantProcess } from './tenant-process';
 import { parameterCount, presetConfig } from '../init-random';
 
 const SESSIONS = 32;
@@ -50,15 +53,6 @@ interface Plan {
 
 const FULL: Plan = { preset: '30m', steps: 64, gemmSeconds: 2, rounds: 3 };
 const QUICK: Plan = { preset: '6m', steps: 32, gemmSeconds: 1, rounds: 1 };
-
-/** A LoRA with non-zero B (PEFT starts B at zero, which would make it the identity). */
-function benchLora(config: ModelConfig, seed: number): PeftAdapter {
-  const lora = createLora({ modelConfig: config, r: 8, alpha: 16, targetModules: ['q_proj', 'v_proj'], seed });
-  const rng = new Rng(1000 + seed);
-  for (const [name, p] of lora.params) if (name.includes('lora_B')) for (let i = 0; i < p.length; i++) p[i] = 0.05 * rng.normal();
-  lora.refresh();
-  return lora;
-}
 
 /** Per-token decode latency (ms) of the reference generate, greedy, prefill excluded. */
 function inProcessLatency(model: Model, steps: number): { ms: number; ids: number[] } {
@@ -101,29 +95,34 @@ export async function benchServe(plan: Plan): Promise<Record<string, unknown>> {
   log(`preset ${plan.preset}: ${params.toLocaleString('en-US')} parameters (${P.toLocaleString('en-US')} in linear layers), ${plan.steps} decode steps per session`);
 
   const backend = await createBackend(model, 'cpu');
-  const adapters = Array.from({ length: SESSIONS }, (_, i) => benchLora(config, i + 1));
+  // The sessions' LoRAs, by seed: session i has benchLora(config, i + 1), built in the tenants' process.
+  const loras = Array.from({ length: SESSIONS }, (_, i) => i + 1);
+  const base: null[] = Array(SESSIONS).fill(null);
+  const tenants = new TenantProcess();
   const rounds: Round[] = [];
   try {
     await withServer(model, backend, async (server, secret) => {
+      const decode = (loraSeeds: (number | null)[], steps: number) => tenants.decode({ url: server.url, secret, config, loraSeeds, limits: { steps } });
       // Warm-up (ORT sessions, JIT) at both batch sizes and along the tap path; not measured.
-      await decode(server, secret, config, Array(SESSIONS).fill(undefined), { steps: 2 });
-      await decode(server, secret, config, [adapters[0]], { steps: 2 });
+      await decode(base, 2);
+      await decode([loras[0]], 2);
       // Each round runs every setup once, back to back, so a round's ratios compare runs made
       // under the same load; the reported ratios are the medians over rounds.
       for (let i = 0; i < plan.rounds; i++) {
-        const single = await decode(server, secret, config, [undefined], { steps: plan.steps });
-        const batched = await decode(server, secret, config, Array(SESSIONS).fill(undefined), { steps: plan.steps });
-        const multi = await decode(server, secret, config, adapters, { steps: plan.steps });
-        const split = await decode(server, secret, config, [adapters[0]], { steps: plan.steps });
+        const single = await decode([null], plan.steps);
+        const batched = await decode(base, plan.steps);
+        const multi = await decode(loras, plan.steps);
+        const split = await decode([loras[0]], plan.steps);
         rounds.push({ single, batched, multi, split });
         log(`round ${i + 1}/${plan.rounds}: 1 session ${fmt(single.tokensPerSecond, 1)}, ${SESSIONS} base ${fmt(batched.tokensPerSecond, 1)}, ${SESSIONS} LoRA ${fmt(multi.tokensPerSecond, 1)} tokens/s; 1 LoRA stream ${fmt((1000 * split.seconds) / plan.steps)} ms/token`);
       }
     });
   } finally {
+    await tenants.stop();
     await backend.dispose();
   }
 
-  const merged = mergeAdapter(model, adapters[0]);
+  const merged = mergeAdapter(model, benchLora(config, loras[0]));
   inProcessLatency(merged, 2); // warm-up
   const local = inProcessLatency(merged, plan.steps);
   const tps = (pick: (r: Round) => DecodeRun) => median(rounds.map((r) => pick(r).tokensPerSecond));

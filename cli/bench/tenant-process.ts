@@ -1,0 +1,54 @@
+/**
+ * The tenants' side of `bench serve` in a process of its own, as the edge is in deployment: it
+ * opens the sessions, applies each session's LoRA at the taps and decodes, while the bench's
+ * own process runs the server. Forked through tsx; one decode at a time over IPC:
+ * ← {type:'decode', url, secret, config, loraSeeds, limits}; → {type:'result', run} or
+ * {type:'error', message}.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import type { ModelConfig } from '../../shared/model/types';
+import type { DecodeLimits, DecodeRun } from './decode';
+
+const ENTRY = new URL('./tenant-process-main.ts', import.meta.url);
+
+export interface DecodeRequest {
+  url: string;
+  secret: string;
+  config: ModelConfig;
+  /** One entry per session: the seed of its benchLora, or null for the base model alone. */
+  loraSeeds: (number | null)[];
+  limits: DecodeLimits;
+}
+
+type Reply = { type: 'result'; run: DecodeRun } | { type: 'error'; message: string };
+
+export class TenantProcess {
+  private readonly child: ChildProcess;
+  private exited?: Error;
+
+  constructor() {
+    this.child = fork(ENTRY, [], { execArgv: ['--import', import.meta.resolve('tsx')], stdio: ['ignore', 2, 2, 'ipc'] });
+    this.child.once('exit', (code, signal) => (this.exited = new Error(`the tenants' process exited with ${signal ?? code}`)));
+  }
+
+  decode(request: DecodeRequest): Promise<DecodeRun> {
+    return new Promise((resolve, reject) => {
+      if (this.exited) return reject(this.exited);
+      const onExit = () => reject(this.exited);
+      this.child.once('exit', onExit);
+      this.child.once('message', (reply: Reply) => {
+        this.child.off('exit', onExit);
+        if (reply.type === 'result') resolve(reply.run);
+        else reject(new Error(`the tenants' process: ${reply.message}`));
+      });
+      this.child.send({ type: 'decode', ...request });
+    });
+  }
+
+  async stop(): Promise<void> {
+    if (this.exited) return;
+    const gone = new Promise<void>((done) => this.child.once('exit', () => done()));
+    this.child.kill('SIGTERM');
+    await gone;
+  }
+}
