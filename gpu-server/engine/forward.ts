@@ -34,8 +34,9 @@ export interface LayerTrace {
 }
 
 /**
- * A tap's weight group: the frozen outputs of all its modules in one batched op, then the
- * adapter's output-form changes (or, for an input-form module, its replacement input first).
+ * A tap's weight group: the frozen outputs of all its modules in one batched op, and the
+ * adapter's output-form changes — asked for at the same time where no module needs y0, after
+ * the GEMM where one does (an input-form module's replacement input comes first of all).
  * x [rows, in] → one output [rows, out] per module of the tap.
  */
 async function group(ctx: StepContext, layer: number, tap: TapName, x: Float32Array, rows: number): Promise<Partial<Record<ModuleName, Float32Array>>> {
