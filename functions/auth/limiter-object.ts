@@ -1,23 +1,31 @@
 /**
  * One tenant's request counter: a Durable Object named by the tenant id, so all of a tenant's
  * requests, whichever isolate or location serves them, count against one window (a counter per
- * isolate let a tenant through once per isolate). The window lives in memory: an object that
- * is evicted starts a fresh one, which errs toward letting requests through, never toward
- * refusing them. One round trip per request is the price.
+ * isolate let a tenant through once per isolate). The window is kept in the object's storage as
+ * well as in memory, so an object that is evicted and recreated mid-minute resumes its count
+ * rather than granting a fresh window. One round trip per request is the price (the storage
+ * write completes before the answer leaves; the runtime's input gate keeps requests in order).
  */
 import { z } from 'zod';
-import type { DurableObjectNamespaceLike } from '../fine-tuning/runtime';
-import { RateLimiter } from './rate-limit';
+import type { DurableObjectNamespaceLike, DurableObjectStateLike } from '../fine-tuning/runtime';
+import { takeRequestAt, type RateWindow } from './rate-limit';
 
 const TakeSchema = z.object({ perMinute: z.number().int().positive() }).strict();
+const WINDOW_KEY = 'window';
 
 export class TenantRateLimitObject {
-  private readonly limiter = new RateLimiter();
+  private window?: RateWindow;
+
+  constructor(private readonly state: DurableObjectStateLike) {}
 
   async fetch(request: Request): Promise<Response> {
     const body = TakeSchema.safeParse(await request.json().catch(() => undefined));
     if (!body.success) return Response.json({ error: 'expected {"perMinute": a positive integer}' }, { status: 400 });
-    return Response.json({ waitMs: this.limiter.take('tenant', body.data.perMinute, Date.now()) });
+    const before = this.window ?? (await this.state.storage.get<RateWindow>(WINDOW_KEY));
+    const { window, waitMs } = takeRequestAt(before, body.data.perMinute, Date.now());
+    this.window = window;
+    if (window !== before) await this.state.storage.put(WINDOW_KEY, window);
+    return Response.json({ waitMs });
   }
 }
 

@@ -1,13 +1,25 @@
 import { describe, expect, it } from 'vitest';
-import { RateLimiter } from './rate-limit';
+import { takeRequestAt, type RateWindow } from './rate-limit';
 
-describe('RateLimiter', () => {
-  it('allows perMinute requests per window per key, then says how long to wait', () => {
-    const r = new RateLimiter();
-    expect(r.take('a', 2, 1000)).toBe(0);
-    expect(r.take('a', 2, 2000)).toBe(0);
-    expect(r.take('a', 2, 3000)).toBe(58_000);
-    expect(r.take('b', 2, 3000)).toBe(0);
-    expect(r.take('a', 2, 61_000)).toBe(0);
+describe('takeRequestAt', () => {
+  it('allows perMinute requests per window, then says how long to wait, and starts afresh after a minute', () => {
+    let w: RateWindow | undefined;
+    const take = (now: number) => {
+      const r = takeRequestAt(w, 2, now);
+      w = r.window;
+      return r.waitMs;
+    };
+    expect(take(1000)).toBe(0);
+    expect(take(2000)).toBe(0);
+    expect(take(3000)).toBe(58_000);
+    expect(w).toEqual({ start: 1000, count: 2 });
+    expect(take(61_000)).toBe(0);
+    expect(w).toEqual({ start: 61_000, count: 1 });
+  });
+
+  it('does not change the window it is given', () => {
+    const w = { start: 0, count: 1 };
+    takeRequestAt(w, 5, 10);
+    expect(w).toEqual({ start: 0, count: 1 });
   });
 });
