@@ -9,6 +9,8 @@ import { checkTensor, TapAnswerError, type BackwardTapAnswer } from '../../share
 import { joinGroup, type LayerTrace, type StepContext } from './forward';
 import { moduleDims, TAP_GROUP } from '../../shared/model/dims';
 
+const unaskedDy0 = (layer: number, module: string) => new TapAnswerError(`layer ${layer} ${module}: a dL/dy0 was sent, but the module was sent no y0`);
+
 /** dL/dy of every module of a tap → dL/dx of the tap's input [rows, in]. */
 async function groupBackward(ctx: StepContext, layer: number, tap: TapName, dy: Partial<Record<ModuleName, Float32Array>>, rows: number): Promise<Float32Array> {
   const { group } = TAP_GROUP[tap];
@@ -33,7 +35,7 @@ async function groupBackward(ctx: StepContext, layer: number, tap: TapName, dy: 
     const dy0 = { ...dy };
     for (const e of planned) {
       const given = answer.grads[e.module];
-      if (given && !e.needsBaseOutput) throw new TapAnswerError(`layer ${layer} ${e.module}: a dL/dy0 was sent, but the module was sent no y0`);
+      if (given && !e.needsBaseOutput) throw unaskedDy0(layer, e.module);
       if (given) dy0[e.module] = checkTensor(`layer ${layer} ${e.module} dL/dy0`, given, rows * moduleDims(ctx.config, e.module).outDim);
     }
     dx = await ctx.batcher.linearBackward(layer, group, joinGroup(ctx, tap, rows, dy0), rows);
@@ -42,7 +44,7 @@ async function groupBackward(ctx: StepContext, layer: number, tap: TapName, dy: 
     // backward are computed at once.
     [dx, answer] = await Promise.all([ctx.batcher.linearBackward(layer, group, joinGroup(ctx, tap, rows, dy), rows), exchange()]);
     const stray = Object.keys(answer.grads);
-    if (stray.length > 0) throw new TapAnswerError(`layer ${layer} ${stray[0]}: a dL/dy0 was sent, but the module was sent no y0`);
+    if (stray.length > 0) throw unaskedDy0(layer, stray[0]);
   }
   if (answer.dx) addInPlace(dx, checkTensor(`layer ${layer} ${tap} adapter dL/dx`, answer.dx, dx.length));
   return dx;
