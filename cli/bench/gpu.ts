@@ -26,7 +26,8 @@ import type { Model } from '../../shared/model/types';
 import { parseCommand, type Command } from '../args';
 import { parameterCount, presetConfig } from '../init-random';
 import { adapterRecord, requireAdapter, type AdapterRecord } from './gpu/adapter-info';
-import { decode, withServer, type DecodeLimits, type DecodeRun } from './decode';
+import { withServer, type DecodeLimits, type DecodeRun } from './decode';
+import { TenantProcess } from './tenant-process';
 import { trainSteps, type TrainLimits, type TrainRun } from './train-steps';
 import { timeLinear, type Direction, type LinearOptions } from './gpu/linear';
 import { measurePeak, type PeakOptions, type PeakResult } from './gpu/peak';
@@ -119,24 +120,33 @@ export interface GpuBenchResult {
   seconds: number;
 }
 
-/** On one server: decode (its path warmed at the largest batch first) at every session count, then training at every count. */
+/**
+ * On one server: decode (its path warmed at the largest batch first) at every session count, the
+ * sessions opened by the tenants' process as in bench serve, then training at every count.
+ */
 async function serveAll(backend: Backend, model: Model, preset: string, plan: Plan): Promise<{ decode: DecodeRun[]; training: TrainRun[] }> {
-  return withServer(model, backend, async (server, secret) => {
-    await decode(server.url, secret, model.config, Array(Math.max(...plan.sessions)).fill(undefined), { steps: 2, maxSeconds: plan.decode.maxSeconds });
-    const decodeRuns: DecodeRun[] = [];
-    for (const n of plan.sessions) {
-      const run = await decode(server.url, secret, model.config, Array(n).fill(undefined), plan.decode);
-      log(`${preset} ${backend.info.name}, ${n} session(s): ${sig(run.tokensPerSecond)} tokens/s (${run.tokens} tokens in ${fmt(run.seconds)} s)`);
-      decodeRuns.push(run);
-    }
-    const training: TrainRun[] = [];
-    for (const n of plan.training.sessions) {
-      const run = await trainSteps(server, secret, model.config, n, plan.training.limits);
-      log(`${preset} ${backend.info.name}, training ${n} session(s): ${sig(run.tokensPerSecond)} tokens/s (${run.tokens} tokens in ${fmt(run.seconds)} s)`);
-      training.push(run);
-    }
-    return { decode: decodeRuns, training };
-  });
+  const tenants = new TenantProcess();
+  try {
+    return await withServer(model, backend, async (server, secret) => {
+      const decode = (sessions: number, limits: DecodeLimits) => tenants.decode({ url: server.url, secret, config: model.config, loraSeeds: Array(sessions).fill(null), limits });
+      await decode(Math.max(...plan.sessions), { steps: 2, maxSeconds: plan.decode.maxSeconds });
+      const decodeRuns: DecodeRun[] = [];
+      for (const n of plan.sessions) {
+        const run = await decode(n, plan.decode);
+        log(`${preset} ${backend.info.name}, ${n} session(s): ${sig(run.tokensPerSecond)} tokens/s (${run.tokens} tokens in ${fmt(run.seconds)} s)`);
+        decodeRuns.push(run);
+      }
+      const training: TrainRun[] = [];
+      for (const n of plan.training.sessions) {
+        const run = await trainSteps(server, secret, model.config, n, plan.training.limits);
+        log(`${preset} ${backend.info.name}, training ${n} session(s): ${sig(run.tokensPerSecond)} tokens/s (${run.tokens} tokens in ${fmt(run.seconds)} s)`);
+        training.push(run);
+      }
+      return { decode: decodeRuns, training };
+    });
+  } finally {
+    await tenants.stop();
+  }
 }
 
 function leadingEqual(a: number[], b: number[]): { leading_equal: number; compared: number } {
