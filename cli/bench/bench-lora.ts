@@ -1,4 +1,4 @@
-/** The LoRA of `bench serve`'s multi-adapter sessions, rebuilt alike wherever a seed is known. */
+/** The LoRA of `bench serve`'s multi-adapter sessions and `bench edge`'s upload, rebuilt alike wherever a seed is known. */
 import { createLora, type PeftAdapter } from '../../shared/adapters';
 import type { ModelConfig } from '../../shared/model/types';
 import { Rng } from '../../shared/util/rng';

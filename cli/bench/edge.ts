@@ -31,7 +31,7 @@ import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import type { IssuedKey } from '../../shared/api/admin';
-import { createLora, readPeftAdapter, writePeftAdapter, type PeftAdapter } from '../../shared/adapters';
+import { readPeftAdapter, writePeftAdapter, type PeftAdapter } from '../../shared/adapters';
 import { randomModel } from '../../shared/model/random';
 import type { ModelConfig } from '../../shared/model/types';
 import { ensureDefaultModel } from '../../shared/node/default-model';
@@ -39,7 +39,7 @@ import { newTokenId, signSessionToken } from '../../shared/protocol/token';
 import { SplitSession } from '../../shared/split';
 import { generateTokens } from '../../shared/split/generate';
 import { Tokenizer } from '../../shared/tokenizer';
-import { Rng } from '../../shared/util/rng';
+import { benchLora } from './bench-lora';
 import { benchEdgeMath, renderEdgeMath, type EdgeMathResult } from './edge-math';
 import { connect } from '../../gpu-server/client';
 import { parseCommand, type Command } from '../args';
@@ -150,13 +150,9 @@ async function ensureRandom30m(dir: string): Promise<string> {
   return dir;
 }
 
-/** A LoRA with non-zero B (PEFT starts B at zero, which would make it the identity), as PEFT files. */
+/** bench serve's LoRA (seed 1), as PEFT files. */
 function benchLoraFiles(config: ModelConfig): { configJson: string; safetensors: Uint8Array } {
-  const lora = createLora({ modelConfig: config, r: 8, alpha: 16, targetModules: ['q_proj', 'v_proj'], seed: 1 });
-  const rng = new Rng(1001);
-  for (const [name, p] of lora.params) if (name.includes('lora_B')) for (let i = 0; i < p.length; i++) p[i] = 0.05 * rng.normal();
-  lora.refresh();
-  return writePeftAdapter(lora);
+  return writePeftAdapter(benchLora(config, 1));
 }
 
 function peftForm(files: { configJson: string; safetensors: Uint8Array }): FormData {
