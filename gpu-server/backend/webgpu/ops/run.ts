@@ -4,6 +4,8 @@
  * benchmark and other one-off calls; a real forward keeps its buffers on the device.
  */
 
+import { submitTogether } from '../submit-together';
+
 export type HostArray = Float32Array | Uint32Array;
 
 /** A storage buffer holding `data` (≥ 4 bytes: zero-sized bindings are invalid). */
@@ -21,8 +23,8 @@ export function outputBuffer(device: GPUDevice, label: string, n: number): GPUBu
 
 /**
  * Uploads `inputs`, makes one f32 buffer of `outputs[name]` elements per output, lets `record`
- * fill one encoder, submits it and returns each output's contents. A validation error anywhere
- * in between is thrown, with its message.
+ * fill one encoder, submits it and returns each output's contents (submitTogether with one
+ * call). A validation error anywhere in between is thrown, with its message.
  */
 export async function runOnDevice<I extends string, O extends string>(
   device: GPUDevice,
@@ -30,37 +32,13 @@ export async function runOnDevice<I extends string, O extends string>(
   outputs: Record<O, number>,
   record: (encoder: GPUCommandEncoder, buffers: Record<I | O, GPUBuffer>) => void,
 ): Promise<Record<O, Float32Array>> {
-  device.pushErrorScope('validation');
-  const buffers = {} as Record<I | O, GPUBuffer>;
-  for (const [name, data] of Object.entries(inputs) as [I, HostArray][]) buffers[name] = uploadBuffer(device, name, data);
   const outNames = Object.keys(outputs) as O[];
-  for (const name of outNames) buffers[name] = outputBuffer(device, name, outputs[name]);
-  const encoder = device.createCommandEncoder({ label: `ops → ${outNames.join(', ')}` });
-  try {
+  const [results] = await submitTogether(device, `ops → ${outNames.join(', ')}`, [null], (encoder, _, keep) => {
+    const buffers = {} as Record<I | O, GPUBuffer>;
+    for (const [name, data] of Object.entries(inputs) as [I, HostArray][]) buffers[name] = keep(uploadBuffer(device, name, data));
+    for (const name of outNames) buffers[name] = keep(outputBuffer(device, name, outputs[name]));
     record(encoder, buffers);
-  } catch (e) {
-    await device.popErrorScope();
-    for (const name of Object.keys(buffers) as (I | O)[]) buffers[name].destroy();
-    throw e;
-  }
-  const staging = outNames.map((name) => {
-    const bytes = Math.max(4, 4 * outputs[name]);
-    const buffer = device.createBuffer({ label: `${name} readback`, size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-    encoder.copyBufferToBuffer(buffers[name], 0, buffer, 0, bytes);
-    return buffer;
+    return outNames.map((name): [GPUBuffer, number] => [buffers[name], outputs[name]]);
   });
-  device.queue.submit([encoder.finish()]);
-  const error = device.popErrorScope();
-  const results = await Promise.all(
-    staging.map(async (buffer, i) => {
-      await buffer.mapAsync(GPUMapMode.READ);
-      const data = new Float32Array(buffer.getMappedRange().slice(0, 4 * outputs[outNames[i]]));
-      buffer.destroy();
-      return [outNames[i], data] as const;
-    }),
-  );
-  const e = await error;
-  if (e) throw new Error(`webgpu ops: validation failed: ${e.message}`);
-  for (const name of Object.keys(buffers) as (I | O)[]) buffers[name].destroy();
-  return Object.fromEntries(results) as Record<O, Float32Array>;
+  return Object.fromEntries(outNames.map((name, i) => [name, results[i]])) as Record<O, Float32Array>;
 }
