@@ -1,7 +1,7 @@
 /** Generation through a base-model server: the adapter runs here, at the taps. */
 import type { TapAdapter } from '../shared/adapters/taps';
 import type { ModelConfig } from '../shared/model/types';
-import { newTokenId, signSessionToken } from '../shared/protocol/token';
+import { devSessionToken } from '../shared/protocol/token';
 import type { SamplingParams } from '../shared/reference/sampling';
 import { SplitSession } from '../shared/split';
 import { generateTokens } from '../shared/split/generate';
@@ -28,10 +28,7 @@ export interface SplitGenerateOptions {
 export async function generateSplit(o: SplitGenerateOptions): Promise<number[]> {
   if (o.maxTokens === 0) return [];
   const maxContext = o.promptIds.length + o.maxTokens;
-  const token = await signSessionToken(
-    { tenant: 'dev', exp: Math.floor(Date.now() / 1000) + 3600, jti: newTokenId(), limits: { maxSessions: 16, maxContext, maxMemoryBytes: 2 ** 40 } },
-    o.secret,
-  );
+  const token = await devSessionToken(o.secret, 'dev', { maxSessions: 16, maxContext, maxMemoryBytes: 2 ** 40 });
   const session = await SplitSession.open(await connect(o.server), {
     token,
     mode: 'inference',

@@ -10,7 +10,7 @@ import type { Backend } from '../../gpu-server/backend/types';
 import { connect } from '../../gpu-server/client';
 import { startServer, type RunningServer } from '../../gpu-server/server';
 import type { Model, ModelConfig } from '../../shared/model/types';
-import { newTokenId, signSessionToken } from '../../shared/protocol/token';
+import { devSessionToken, newTokenId } from '../../shared/protocol/token';
 import { SplitSession } from '../../shared/split';
 
 export const PROMPT = [1, 17, 42, 99, 7]; // BOS and a few ids; every preset's vocab holds them
@@ -48,10 +48,7 @@ export async function decode(url: string, secret: string, config: ModelConfig, a
   const maxContext = PROMPT.length + limits.steps + 1;
   const opened = await Promise.all(
     adapters.map(async (adapter, i) => {
-      const token = await signSessionToken(
-        { tenant: `bench-${i}`, exp: Math.floor(Date.now() / 1000) + 3600, jti: newTokenId(), limits: { maxSessions: 4, maxContext, maxMemoryBytes: 2 ** 40 } },
-        secret,
-      );
+      const token = await devSessionToken(secret, `bench-${i}`, { maxSessions: 4, maxContext, maxMemoryBytes: 2 ** 40 });
       return SplitSession.open(await connect(url), { token, mode: 'inference', maxContext, config, adapter, sampling: { temperature: 0 } });
     }),
   );

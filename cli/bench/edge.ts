@@ -35,7 +35,7 @@ import { readPeftAdapter, writePeftAdapter, type PeftAdapter } from '../../share
 import { randomModel } from '../../shared/model/random';
 import type { ModelConfig } from '../../shared/model/types';
 import { ensureDefaultModel } from '../../shared/node/default-model';
-import { newTokenId, signSessionToken } from '../../shared/protocol/token';
+import { devSessionToken } from '../../shared/protocol/token';
 import { SplitSession } from '../../shared/split';
 import { generateTokens } from '../../shared/split/generate';
 import { Tokenizer } from '../../shared/tokenizer';
@@ -226,10 +226,7 @@ class EdgeClient {
 /** The same generation straight against the server, as the edge does it but from here. */
 async function direct(serverUrl: string, secret: string, config: ModelConfig, adapter: PeftAdapter, promptIds: number[], maxTokens: number): Promise<Run & { ids: number[] }> {
   const start = performance.now();
-  const token = await signSessionToken(
-    { tenant: 'bench-direct', exp: Math.floor(Date.now() / 1000) + 3600, jti: newTokenId(), limits: { maxSessions: 32, maxContext: config.maxSeqLen, maxMemoryBytes: 2 ** 30 } },
-    secret,
-  );
+  const token = await devSessionToken(secret, 'bench-direct', { maxSessions: 32, maxContext: config.maxSeqLen, maxMemoryBytes: 2 ** 30 });
   const session = await SplitSession.open(await connect(serverUrl), { token, mode: 'inference', maxContext: promptIds.length + maxTokens, config, adapter, sampling: { temperature: 0, topP: 1 } });
   const arrivals: number[] = [];
   try {

@@ -17,7 +17,7 @@ import { createIa3, createLora, resolveTargets, type PeftAdapter } from '../../.
 import type { ModuleName } from '../../../shared/adapters/taps';
 import type { Floats, ModelConfig } from '../../../shared/model/types';
 import type { FrameChannel } from '../../../shared/protocol/channel';
-import { newTokenId, signSessionToken } from '../../../shared/protocol/token';
+import { devSessionToken } from '../../../shared/protocol/token';
 import { SplitSession } from '../../../shared/split';
 import { DataStream } from '../../../shared/train/data';
 import { Trainer } from '../../../shared/train/trainer';
@@ -129,7 +129,7 @@ async function main(): Promise<void> {
   const { config } = setup;
 
   const open = async (a: PeftAdapter, maxContext: number) => {
-    const token = await signSessionToken({ tenant: `job-${cfg.job.seed}`, exp: Math.floor(Date.now() / 1000) + 3600, jti: newTokenId(), limits: { maxSessions: 2, maxContext: 4096, maxMemoryBytes: 2 ** 34 } }, secret);
+    const token = await devSessionToken(secret, `job-${cfg.job.seed}`, { maxSessions: 2, maxContext: 4096, maxMemoryBytes: 2 ** 34 });
     return SplitSession.open(await setup.channel(), { token, mode: 'training', maxContext, config, adapter: a });
   };
   // Warm-up (untimed): a throwaway copy of the job on short sequences runs every code path once
