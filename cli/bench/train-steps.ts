@@ -8,10 +8,11 @@
  */
 import { createLora } from '../../shared/adapters';
 import type { ModelConfig } from '../../shared/model/types';
-import { newTokenId, signSessionToken } from '../../shared/protocol/token';
+import { devSessionToken } from '../../shared/protocol/token';
 import { SplitSession } from '../../shared/split';
 import { connect } from '../../gpu-server/client';
 import type { RunningServer } from '../../gpu-server/server';
+import { syntheticSequences } from './finetune/plan';
 
 export interface TrainLimits {
   /** Timed steps per session at most (after one untimed warm-up step). */
@@ -31,27 +32,19 @@ export interface TrainRun {
   losses: number[];
 }
 
-/** A deterministic sequence of ids for session `i` (BOS first), with its next-token targets. */
-function sequence(i: number, seqLen: number, vocab: number): { tokens: number[]; targets: number[] } {
-  const ids = Array.from({ length: seqLen + 1 }, (_, t) => (t === 0 ? 1 : 2 + ((i * 7919 + t * 104729) % (vocab - 2))));
-  return { tokens: ids.slice(0, seqLen), targets: ids.slice(1) };
-}
-
 export async function trainSteps(server: RunningServer, secret: string, config: ModelConfig, sessions: number, limits: TrainLimits): Promise<TrainRun> {
   const opened = await Promise.all(
     Array.from({ length: sessions }, async (_, i) => {
-      const token = await signSessionToken(
-        { tenant: `bench-train-${i}`, exp: Math.floor(Date.now() / 1000) + 3600, jti: newTokenId(), limits: { maxSessions: 2, maxContext: limits.seqLen, maxMemoryBytes: 2 ** 40 } },
-        secret,
-      );
+      const token = await devSessionToken(secret, `bench-train-${i}`, { maxSessions: 2, maxContext: limits.seqLen, maxMemoryBytes: 2 ** 40 });
       const adapter = createLora({ modelConfig: config, r: 8, alpha: 16, targetModules: ['q_proj', 'v_proj'], seed: i });
       return SplitSession.open(await connect(server.url), { token, mode: 'training', maxContext: limits.seqLen, config, adapter });
     }),
   );
   try {
-    const mask = Array(limits.seqLen).fill(1);
+    // Each session's one sequence, as bench finetune's jobs draw theirs.
+    const sequences = opened.map((_, i) => syntheticSequences(i, 1, limits.seqLen, config.vocabSize)[0]);
     const step = async (s: SplitSession, i: number) => {
-      const { tokens, targets } = sequence(i, limits.seqLen, config.vocabSize);
+      const { tokens, targets, mask } = sequences[i];
       const { loss } = await s.trainForward(tokens, targets, mask);
       await s.backward();
       return loss!;
