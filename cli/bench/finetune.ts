@@ -72,8 +72,8 @@ export interface Plan {
    * cpu backend: onnxruntime intra-op threads of the server and of every dedicated process alike.
    * 1 by default: in both setups more busy processes than cores share the machine, and a process
    * whose parallel GEMM spans every core loses its threads to the others mid-GEMM and waits at
-   * the join. Measured here (K = 8, 2 cores, --quick, 3–4 runs each): tokens per CPU-second with
-   * threads = cores 27–30 shared, 32–42 dedicated; with 1, 36–42 shared, 35–41 dedicated.
+   * the join. Measured here (K = 8, 2 cores, --quick): tokens per CPU-second with threads = cores
+   * 27.3–27.4 shared, 32.3–32.8 dedicated (2 runs); with 1, 36.0–42.0 shared, 35.5–41.1 dedicated (3 runs).
    */
   threads: number;
 }
