@@ -68,6 +68,9 @@ function runsOf(files: Files): Buffer[] {
   return runs;
 }
 
+/** An API key's tenant id, key id and secret. The secret is base64url and may itself contain '_': split off the prefix, not at every '_'. */
+const keyParts = (key: string): string[] => /^sym_([^_]+)_([^_]+)_(.+)$/.exec(key)!.slice(1);
+
 describe('security of the edge: isolation, integrity, confidentiality', () => {
   let fx: EdgeFixture;
   let files: Record<'lora' | 'dora' | 'ia3' | 'prompt', Files>;
@@ -199,10 +202,8 @@ describe('security of the edge: isolation, integrity, confidentiality', () => {
     });
 
     it('doctored keys are refused: ids swapped, secret modified, truncated or extended', async () => {
-      // The secret is base64url and may itself contain '_': split off the prefix, not at every '_'.
-      const parts = (key: string) => /^sym_([^_]+)_([^_]+)_(.+)$/.exec(key)!.slice(1);
-      const [aId, aKeyId, aSecret] = parts(a.apiKey);
-      const [bId, bKeyId, bSecret] = parts(b.apiKey);
+      const [aId, aKeyId, aSecret] = keyParts(a.apiKey);
+      const [bId, bKeyId, bSecret] = keyParts(b.apiKey);
       const flip = (s: string, i: number) => s.slice(0, i) + (s[i] === 'A' ? 'B' : 'A') + s.slice(i + 1);
       const doctored = {
         "A's key with B's tenant id": `sym_${bId}_${aKeyId}_${aSecret}`,
@@ -320,7 +321,7 @@ describe('security of the edge: isolation, integrity, confidentiality', () => {
       const fakeId = 'zzzzzzzzzzzz';
       await copyObject(fx.dir, `tenants/${a.tenant.id}`, `tenants/${fakeId}`);
       try {
-        const [, , keyId, secret] = /^sym_([^_]+)_([^_]+)_(.+)$/.exec(a.apiKey)!;
+        const [, keyId, secret] = keyParts(a.apiKey);
         const res = await fx.call(`sym_${fakeId}_${keyId}_${secret}`, '/v1/adapters');
         // Refused either way: the record fails to decrypt under the new id (5xx), or, if s3rver
         // has not yet made the copied object visible, there is no such tenant (401).
