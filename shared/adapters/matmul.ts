@@ -1,8 +1,8 @@
 /**
  * The small dense products under the adapters' backward passes, in float64: C (+)= s·W·X with
  * W read through strides, so Wᵀ costs no copy. Column blocks of eight (then four) keep their
- * sums in registers while the inner loop walks W's row; accumulating into arrays one multiply-add at a
- * time (the obvious loops) loads and stores an accumulator at every step instead. Float64Array
+ * sums in registers while the inner loop walks W's row; accumulating into arrays one multiply-add
+ * at a time (the obvious loops) loads and stores an accumulator at every step instead. Float64Array
  * only: one element type keeps V8's loads monomorphic in the hot loop.
  */
 
