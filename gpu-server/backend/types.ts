@@ -15,6 +15,7 @@
  */
 import type { AttentionShape } from '../../shared/reference/ops';
 import type { TrainingHead } from './head';
+import type { ActivationBackend } from './activations';
 
 export const WEIGHT_GROUPS = ['qkv', 'o', 'gateup', 'down', 'lmHead'] as const;
 export type WeightGroup = (typeof WEIGHT_GROUPS)[number];
@@ -58,6 +59,12 @@ export interface Backend {
    * which lets training sessions share them.
    */
   trainingHead?(xf: Float32Array, targets: Int32Array, mask: Float32Array, rows: number, returnLogits: boolean): Promise<TrainingHead>;
+  /**
+   * Optional: the engine's activations on the backend's device (activations.ts), so that the ops
+   * between GEMMs run there and only taps and sampling read back. Without it the engine keeps
+   * them in host arrays and calls the methods above.
+   */
+  readonly activations?: ActivationBackend<unknown>;
   /** Releases native resources. */
   dispose(): Promise<void>;
 }

@@ -9,7 +9,10 @@ import { attention, attentionBackward } from '../../shared/reference/ops';
 import { createBackend } from '../backend';
 import type { AttentionCall, Backend } from '../backend/types';
 import { expectCloseToScale, randomFloats } from '../testing/numeric';
+import { HostActivations, HostScope } from '../backend/host-activations';
 import { Batcher } from './batcher';
+
+const scope = new HostScope();
 
 const config = tinyConfig();
 const model = randomModel(config, 4);
@@ -36,10 +39,10 @@ describe.each(['webgpu', 'cpu'] as const)('Batcher.attention (%s backend)', (kin
 
   it('gathers the calls of one turn where the backend batches, and a bad call fails alone', async () => {
     batches.length = 0;
-    const batcher = new Batcher(backend, 256);
+    const batcher = new Batcher(new HostActivations(backend), config, 256);
     const good = [call(1, 4, 10), call(3, 0, 20), call(1, 0, 30)];
     const bad = { ...call(2, 1, 40), q: new Float32Array(5) };
-    const results = await Promise.allSettled([...good, bad].map((c) => batcher.attention(c)));
+    const results = await Promise.allSettled([...good, bad].map((c) => batcher.attention(c, scope)));
     good.forEach((c, i) => {
       const r = results[i];
       expect(r.status).toBe('fulfilled');
@@ -52,9 +55,9 @@ describe.each(['webgpu', 'cpu'] as const)('Batcher.attention (%s backend)', (kin
 
   it('gathers attention backward calls the same way', async () => {
     backwardBatches.length = 0;
-    const batcher = new Batcher(backend, 256);
+    const batcher = new Batcher(new HostActivations(backend), config, 256);
     const calls = [call(3, 0, 50), call(5, 0, 60)].map((c, i) => ({ ...c, dOut: randomFloats(c.q.length, 70 + i) }));
-    const grads = await Promise.all(calls.map((c) => batcher.attentionBackward(c)));
+    const grads = await Promise.all(calls.map((c) => batcher.attentionBackward(c, scope)));
     calls.forEach((c, i) => {
       const want = attentionBackward(c.dOut, c.q, c.k, c.v, c.shape);
       for (const name of ['dq', 'dk', 'dv'] as const) expectCloseToScale(grads[i][name], want[name], 1e-5, `call ${i} ${name}`);
@@ -67,14 +70,14 @@ describe('Batcher op order', () => {
   it('runs the least advanced op first, so a group of sessions that fell behind joins the one ahead', async () => {
     const backend = await createBackend(model, 'reference');
     const events: string[] = [];
-    const batcher = new Batcher(backend, 256, (e) => events.push(e.op === 'linear' ? `${e.group}×${e.requests}` : `attention×${e.requests}`));
+    const batcher = new Batcher(new HostActivations(backend), config, 256, (e) => events.push(e.op === 'linear' ? `${e.group}×${e.requests}` : `attention×${e.requests}`));
     const { dim } = config;
     const qDim = nHeads * headDim;
     // Three sessions are already at layer 0's o; two more are one op behind, at its qkv, and go on to o.
-    const ahead = Array.from({ length: 3 }, (_, i) => batcher.linear(0, 'o', randomFloats(qDim, i), 1));
+    const ahead = Array.from({ length: 3 }, (_, i) => batcher.linear(0, 'o', randomFloats(qDim, i), 1, scope));
     const behind = Array.from({ length: 2 }, async (_, i) => {
-      await batcher.linear(0, 'qkv', randomFloats(dim, 10 + i), 1);
-      return batcher.linear(0, 'o', randomFloats(qDim, 20 + i), 1);
+      await batcher.linear(0, 'qkv', randomFloats(dim, 10 + i), 1, scope);
+      return batcher.linear(0, 'o', randomFloats(qDim, 20 + i), 1, scope);
     });
     await Promise.all([...ahead, ...behind]);
     expect(events).toEqual(['qkv×2', 'o×5']);
@@ -84,13 +87,13 @@ describe('Batcher op order', () => {
   it('still runs an op that keeps being passed over (no session waits forever)', async () => {
     const backend = await createBackend(model, 'reference');
     const events: string[] = [];
-    const batcher = new Batcher(backend, 256, (e) => e.op === 'linear' && events.push(`${e.layer}:${e.group}`));
+    const batcher = new Batcher(new HostActivations(backend), config, 256, (e) => e.op === 'linear' && events.push(`${e.layer}:${e.group}`));
     const { dim } = config;
     // One session at layer 1's qkv; another keeps starting new steps at layer 0 (always less advanced).
-    const late = batcher.linear(1, 'qkv', randomFloats(dim, 1), 1);
+    const late = batcher.linear(1, 'qkv', randomFloats(dim, 1), 1, scope);
     let stop = false;
     const churn = (async () => {
-      for (let i = 0; i < 30 && !stop; i++) await batcher.linear(0, 'qkv', randomFloats(dim, 100 + i), 1);
+      for (let i = 0; i < 30 && !stop; i++) await batcher.linear(0, 'qkv', randomFloats(dim, 100 + i), 1, scope);
     })();
     await late;
     stop = true;

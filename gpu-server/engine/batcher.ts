@@ -6,8 +6,9 @@
  * Each flush serves every waiting request, oldest first, up to maxRows per op; what is left runs
  * in the next flush — nothing waits behind later arrivals, so no session starves. Rows of
  * different sessions share the op, never a result: each caller gets back exactly its own rows,
- * as a view of the op's fresh output (a per-caller copy was a second allocation of every output,
- * 4 MB per decode step of 32 sessions at a 32k vocabulary, and the garbage collector's work).
+ * in its own scope (../backend/activations.ts) — on the host a view of the op's fresh output (a
+ * per-caller copy was a second allocation of every output, 4 MB per decode step of 32 sessions at
+ * a 32k vocabulary, and the garbage collector's work), on a device a copy recorded with the op.
  *
  * Attention is per session (its own K/V cache), but a backend that can run several sessions'
  * attention (or its backward) in one op (Backend.attentionBatch, attentionBackwardBatch: one
@@ -15,23 +16,27 @@
  * it each call goes straight to the backend. Each call is checked alone before it joins, so a bad
  * one fails by itself and never takes its batch-mates with it.
  */
-import { checkAttention } from '../../shared/reference/ops';
-import type { AttentionBackwardCall, AttentionCall, AttentionGradients, Backend, WeightGroup } from '../backend/types';
+import type { ActivationAttentionBackwardCall, ActivationAttentionCall, ActivationBackend, ActivationScope } from '../backend/activations';
+import type { WeightGroup } from '../backend/types';
+import { groupShape } from '../backend/groups';
+import type { ModelConfig } from '../../shared/model/types';
 
 type Direction = 'forward' | 'backward';
 
-/** A per-session op waiting for its batch. */
+/** A per-session op waiting for its batch; its result goes into the session's scope. */
 interface Gathered<C, R> {
   call: C;
   rows: number;
+  scope: ActivationScope<unknown>;
   resolve: (result: R) => void;
   reject: (e: unknown) => void;
 }
 
-interface Request {
-  x: Float32Array;
+interface Request<T> {
+  x: T;
   rows: number;
-  resolve: (y: Float32Array) => void;
+  scope: ActivationScope<T>;
+  resolve: (y: T) => void;
   reject: (e: unknown) => void;
 }
 
@@ -44,11 +49,11 @@ export interface BatchObserver {
   (event: BatchEvent): void;
 }
 
-interface Queue {
+interface Queue<T> {
   layer: number;
   group: WeightGroup;
   direction: Direction;
-  requests: Request[];
+  requests: Request<T>[];
   /** Times another op ran first while this one waited. */
   skipped: number;
 }
@@ -58,65 +63,66 @@ const MAX_SKIPS = 8;
 const GROUP_ORDER: Record<WeightGroup, number> = { qkv: 0, o: 1, gateup: 2, down: 3, lmHead: 4 };
 
 /** How far along a step an op is: forward by layer then group (lmHead last), backward from the top down, after every forward. */
-function position(q: Queue): number {
+function position(q: Pick<Queue<unknown>, 'layer' | 'group' | 'direction'>): number {
   const along = (q.group === 'lmHead' ? 1e6 : q.layer) * 5 + GROUP_ORDER[q.group];
   return q.direction === 'forward' ? along : 2e7 - along;
 }
 
-export class Batcher {
-  private readonly queues = new Map<string, Queue>();
-  private readonly attentionQueue: Gathered<AttentionCall, Float32Array>[] = [];
-  private readonly attentionBackwardQueue: Gathered<AttentionBackwardCall, AttentionGradients>[] = [];
+type Gradients<T> = { dq: T; dk: T; dv: T };
+
+export class Batcher<T> {
+  private readonly queues = new Map<string, Queue<T>>();
+  private readonly attentionQueue: Gathered<ActivationAttentionCall<T>, T>[] = [];
+  private readonly attentionBackwardQueue: Gathered<ActivationAttentionBackwardCall<T>, Gradients<T>>[] = [];
   private scheduled = false;
 
   constructor(
-    private readonly backend: Backend,
+    private readonly backend: ActivationBackend<T>,
+    private readonly config: ModelConfig,
     private readonly maxRows: number,
     private readonly observe?: BatchObserver,
   ) {}
 
-  /** y [rows, out] = x [rows, in] · Wᵀ for this group, batched with other sessions. */
-  linear(layer: number, group: WeightGroup, x: Float32Array, rows: number): Promise<Float32Array> {
-    return this.enqueue(layer, group, 'forward', x, rows);
+  /** y [rows, out] = x [rows, in] · Wᵀ for this group, batched with other sessions; y in the caller's scope. */
+  linear(layer: number, group: WeightGroup, x: T, rows: number, scope: ActivationScope<T>): Promise<T> {
+    return this.enqueue(layer, group, 'forward', x, rows, scope);
   }
 
   /** dx [rows, in] = dy [rows, out] · W, batched with other sessions. */
-  linearBackward(layer: number, group: WeightGroup, dy: Float32Array, rows: number): Promise<Float32Array> {
-    return this.enqueue(layer, group, 'backward', dy, rows);
+  linearBackward(layer: number, group: WeightGroup, dy: T, rows: number, scope: ActivationScope<T>): Promise<T> {
+    return this.enqueue(layer, group, 'backward', dy, rows, scope);
   }
 
   /** A session's attention (Backend.attention), batched with other sessions' where the backend can. */
-  attention(call: AttentionCall): Promise<Float32Array> {
-    const { q, k, v, shape } = call;
-    if (!this.backend.attentionBatch) return this.backend.attention(q, k, v, shape);
-    return this.gather(this.attentionQueue, call, () => checkAttention(q, k, v, shape));
+  async attention(call: ActivationAttentionCall<T>, scope: ActivationScope<T>): Promise<T> {
+    if (!this.backend.attentionBatch) return scope.adopt(await this.backend.attention(call));
+    return this.gather(this.attentionQueue, call, scope);
   }
 
   /** Its backward (Backend.attentionBackward), batched likewise. */
-  attentionBackward(call: AttentionBackwardCall): Promise<AttentionGradients> {
-    const { dOut, q, k, v, shape } = call;
-    if (!this.backend.attentionBackwardBatch) return this.backend.attentionBackward(dOut, q, k, v, shape);
-    return this.gather(this.attentionBackwardQueue, call, () => checkAttention(q, k, v, shape, dOut));
+  async attentionBackward(call: ActivationAttentionBackwardCall<T>, scope: ActivationScope<T>): Promise<Gradients<T>> {
+    if (!this.backend.attentionBackwardBatch) return adoptGradients(scope, await this.backend.attentionBackward(call));
+    return this.gather(this.attentionBackwardQueue, call, scope);
   }
 
-  private gather<C extends AttentionCall, R>(queue: Gathered<C, R>[], call: C, check: () => void): Promise<R> {
+  private gather<C extends ActivationAttentionCall<T> & { dOut?: T }, R>(queue: Gathered<C, R>[], call: C, scope: ActivationScope<T>): Promise<R> {
     try {
-      check();
+      this.backend.checkAttention(call);
     } catch (e) {
       return Promise.reject(e);
     }
     return new Promise((resolve, reject) => {
-      queue.push({ call, rows: call.shape.rows, resolve, reject });
+      queue.push({ call, rows: call.shape.rows, scope: scope as ActivationScope<unknown>, resolve, reject });
       this.schedule();
     });
   }
 
-  private enqueue(layer: number, group: WeightGroup, direction: Direction, x: Float32Array, rows: number): Promise<Float32Array> {
+  private enqueue(layer: number, group: WeightGroup, direction: Direction, x: T, rows: number, scope: ActivationScope<T>): Promise<T> {
     return new Promise((resolve, reject) => {
       const key = `${direction}:${layer}:${group}`;
       let queue = this.queues.get(key);
       if (!queue) this.queues.set(key, (queue = { layer, group, direction, requests: [], skipped: 0 }));
-      queue.requests.push({ x, rows, resolve, reject });
+      queue.requests.push({ x, rows, scope, resolve, reject });
       this.schedule();
     });
   }
@@ -139,8 +145,8 @@ export class Batcher {
     for (;;) {
       const attention = this.attentionQueue.splice(0);
       const attentionBackward = this.attentionBackwardQueue.splice(0);
-      await this.runGathered('forward', attention, (calls) => this.backend.attentionBatch!(calls));
-      await this.runGathered('backward', attentionBackward, (calls) => this.backend.attentionBackwardBatch!(calls));
+      await this.runGathered('forward', attention, (calls) => this.backend.attentionBatch!(calls), (scope, out) => scope.adopt(out));
+      await this.runGathered('backward', attentionBackward, (calls) => this.backend.attentionBackwardBatch!(calls), adoptGradients);
       const next = this.nextQueue();
       if (!next) break;
       const [key, queue] = next;
@@ -152,7 +158,7 @@ export class Batcher {
   }
 
   /** The waiting op to run next: the most passed-over one once any reaches MAX_SKIPS, else the least advanced. */
-  private nextQueue(): [string, Queue] | undefined {
+  private nextQueue(): [string, Queue<T>] | undefined {
     const entries = [...this.queues];
     if (entries.length === 0) return undefined;
     const starved = entries.filter(([, q]) => q.skipped >= MAX_SKIPS);
@@ -176,40 +182,43 @@ export class Batcher {
     return runs;
   }
 
-  /** Runs gathered calls in batches of up to maxRows rows (a larger call alone). */
-  private async runGathered<C, R>(direction: Direction, pending: Gathered<C, R>[], run: (calls: C[]) => Promise<R[]>): Promise<void> {
+  /** Runs gathered calls in batches of up to maxRows rows (a larger call alone); each result goes to its caller's scope. */
+  private async runGathered<C, R>(direction: Direction, pending: Gathered<C, R>[], run: (calls: C[]) => Promise<R[]>, adopt: (scope: ActivationScope<T>, r: R) => R): Promise<void> {
     for (const { items: batch, rows } of this.byRows(pending)) {
       try {
         const results = await run(batch.map((g) => g.call));
         this.observe?.({ op: 'attention', direction, rows, requests: batch.length });
-        batch.forEach((g, i) => g.resolve(results[i]));
+        batch.forEach((g, i) => g.resolve(adopt(g.scope as ActivationScope<T>, results[i])));
       } catch (e) {
         for (const g of batch) g.reject(e);
       }
     }
   }
 
-  private async run(layer: number, group: WeightGroup, direction: Direction, batch: Request[], rows: number): Promise<void> {
+  /** One batched GEMM: the callers' rows stacked, each caller's rows of the output into its scope. */
+  private async run(layer: number, group: WeightGroup, direction: Direction, batch: Request<T>[], rows: number): Promise<void> {
+    const stacked = batch.length > 1;
+    const x = stacked ? this.backend.stackRows(batch.map((r) => r.x)) : batch[0].x;
     try {
-      const inWidth = batch[0].x.length / batch[0].rows;
-      const x = batch.length === 1 ? batch[0].x : new Float32Array(rows * inWidth);
-      if (batch.length > 1) {
-        let offset = 0;
-        for (const r of batch) {
-          x.set(r.x, offset);
-          offset += r.x.length;
-        }
-      }
       const y = direction === 'forward' ? await this.backend.linear(layer, group, x, rows) : await this.backend.linearBackward(layer, group, x, rows);
       this.observe?.({ op: 'linear', layer, group, direction, rows, requests: batch.length });
-      const outWidth = y.length / rows;
+      if (!stacked) return batch[0].resolve(batch[0].scope.adopt(y));
+      const { inDim, outDim } = groupShape(this.config, group);
+      const outWidth = direction === 'forward' ? outDim : inDim;
       let row = 0;
       for (const r of batch) {
-        r.resolve(batch.length === 1 ? y : y.subarray(row * outWidth, (row + r.rows) * outWidth));
+        r.resolve(r.scope.slice(y, row * outWidth, (row + r.rows) * outWidth));
         row += r.rows;
       }
+      this.backend.retire(y);
     } catch (e) {
       for (const r of batch) r.reject(e);
+    } finally {
+      if (stacked) this.backend.retire(x);
     }
   }
+}
+
+function adoptGradients<T>(scope: ActivationScope<T>, g: Gradients<T>): Gradients<T> {
+  return { dq: scope.adopt(g.dq), dk: scope.adopt(g.dk), dv: scope.adopt(g.dv) };
 }

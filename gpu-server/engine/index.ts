@@ -5,9 +5,11 @@
 import type { Model } from '../../shared/model/types';
 import type { TokenClaims } from '../../shared/protocol/token';
 import type { TapPlanEntry } from '../../shared/protocol/messages';
-import { rmsnormBackward, softmax } from '../../shared/reference/ops';
+import { softmax } from '../../shared/reference/ops';
 import type { SamplingParams } from '../../shared/reference/sampling';
 import type { Backend } from '../backend/types';
+import type { ActivationBackend, ActivationScope } from '../backend/activations';
+import { HostActivations } from '../backend/host-activations';
 import { Batcher, type BatchObserver } from './batcher';
 import { composedTrainingHead } from '../backend/head';
 import { backwardStep } from './backward';
@@ -36,13 +38,16 @@ export interface InferenceResult {
 }
 
 export class Engine {
-  readonly batcher: Batcher;
+  readonly batcher: Batcher<unknown>;
   readonly sessions = new Map<string, EngineSession>();
   private readonly limits = new Map<string, TokenClaims['limits']>();
+  /** The backend's activations: its own where it keeps them on a device, else host arrays. */
+  private readonly activations: ActivationBackend<unknown>;
   private nextId = 1;
 
   constructor(readonly model: Model, readonly backend: Backend, opts: EngineOptions) {
-    this.batcher = new Batcher(backend, opts.maxBatchRows, opts.onBatch);
+    this.activations = (backend.activations ?? new HostActivations(backend)) as ActivationBackend<unknown>;
+    this.batcher = new Batcher(this.activations, model.config, opts.maxBatchRows, opts.onBatch);
   }
 
   tenantSessions(tenant: string): EngineSession[] {
@@ -60,9 +65,10 @@ export class Engine {
     const open = this.tenantSessions(tenant).length;
     if (open >= limits.maxSessions) throw new LimitError(`tenant already has ${open} open sessions (limit ${limits.maxSessions})`);
     const plan = new TapPlan(this.model.config, req.taps);
-    const session = new EngineSession(this.model.config, { id: `s${this.nextId++}`, tenant, mode: req.mode, maxContext: req.maxContext, plan, prompt: req.prompt, sampling: req.sampling });
+    const session = new EngineSession(this.model.config, { id: `s${this.nextId++}`, tenant, mode: req.mode, maxContext: req.maxContext, plan, prompt: req.prompt, sampling: req.sampling }, this.activations.scope());
     const used = this.tenantMemory(tenant);
     if (used + session.memoryBytes > limits.maxMemoryBytes) {
+      session.release();
       throw new LimitError(`session needs ${session.memoryBytes} bytes of KV cache; the tenant uses ${used} of its ${limits.maxMemoryBytes}`);
     }
     this.sessions.set(session.id, session);
@@ -71,23 +77,32 @@ export class Engine {
   }
 
   close(session: EngineSession): void {
-    session.trace = undefined;
-    session.traceBytes = 0;
+    session.release();
     this.sessions.delete(session.id);
     this.limits.delete(session.id);
   }
 
-  private context(session: EngineSession, exchange: TapExchange): StepContext {
-    return { config: this.model.config, weights: this.model.weights, batcher: this.batcher, exchange, session };
+  private context(session: EngineSession, exchange: TapExchange, ops: ActivationScope<unknown>): StepContext<unknown> {
+    return { config: this.model.config, weights: this.model.weights, batcher: this.batcher, exchange, session, ops };
   }
 
   /** Inference: appends tokens to the cache and samples the next token from the last row. */
   async infer(session: EngineSession, exchange: TapExchange, tokens: Int32Array, opts: { logprobs: number; returnLogits: boolean }): Promise<InferenceResult> {
     if (session.mode !== 'inference') throw new StepError('this is a training session: send targets and a loss mask');
+    const ops = this.activations.scope();
+    try {
+      return await this.inferIn(ops, session, exchange, tokens, opts);
+    } finally {
+      ops.release();
+    }
+  }
+
+  private async inferIn(ops: ActivationScope<unknown>, session: EngineSession, exchange: TapExchange, tokens: Int32Array, opts: { logprobs: number; returnLogits: boolean }): Promise<InferenceResult> {
     const { vocabSize, dim } = this.model.config;
-    const { xf } = await forwardStep(this.context(session, exchange), tokens);
+    const { xf } = await forwardStep(this.context(session, exchange, ops), tokens);
     const rows = opts.returnLogits ? tokens.length : 1;
-    const logits = await this.batcher.linear(0, 'lmHead', xf.subarray((tokens.length - rows) * dim), rows); // [rows, vocab]
+    const lastRows = rows === tokens.length ? xf : ops.slice(xf, (tokens.length - rows) * dim, tokens.length * dim);
+    const logits = await ops.read(await this.batcher.linear(0, 'lmHead', lastRows, rows, ops)); // [rows, vocab]
     const last = logits.subarray((rows - 1) * vocabSize);
     const token = session.sampler.sample(last);
     const result: InferenceResult = { token };
@@ -116,8 +131,7 @@ export class Engine {
     if (lossTokens === 0) throw new StepError('the loss mask selects no position');
 
     // Check the activations this step will keep against the tenant's budget before doing the work.
-    session.trace = undefined;
-    session.traceBytes = 0;
+    session.dropTrace();
     const rows = session.promptTokens + n;
     const traceBytes = this.traceBytes(rows);
     const limit = this.limits.get(session.id)!.maxMemoryBytes;
@@ -126,19 +140,39 @@ export class Engine {
       throw new LimitError(`a training step of ${n} tokens keeps ${traceBytes} bytes of activations; the tenant uses ${used} of its ${limit}`);
     }
     session.kv.length = 0; // training steps are whole sequences
-    const trace: LayerTrace[] = [];
-    const { xf, hReal } = await forwardStep(this.context(session, exchange), tokens, trace);
-    // Logits, loss and dL/dxf: one op on a backend that keeps the [n, vocab] tensors on its
-    // device, else the lmHead GEMMs through the batcher (shared with other sessions) and the
-    // one-pass loss. The trace never holds the logits.
-    const head = this.backend.trainingHead
-      ? await this.backend.trainingHead(xf, targets, mask, n, opts.returnLogits)
-      : await composedTrainingHead(this.batcher, this.model.config, xf, targets, mask, n, opts.returnLogits);
-    const dhFinal = new Float32Array(rows * dim);
-    dhFinal.set(rmsnormBackward(head.dxf, hReal, this.model.weights.finalNorm, n, dim, rmsNormEps), session.promptTokens * dim);
-    session.trace = { layers: trace, rows, dhFinal };
-    session.traceBytes = traceBytes;
-    return opts.returnLogits ? { loss: head.loss, lossTokens, logits: head.logits } : { loss: head.loss, lossTokens };
+    // The step's activations stay in this scope until its backward (or the next forward, or close).
+    const ops = this.activations.scope();
+    try {
+      const trace: LayerTrace<unknown>[] = [];
+      const { xf, hReal } = await forwardStep(this.context(session, exchange, ops), tokens, trace);
+      const head = await this.trainingHead(ops, xf, targets, mask, n, opts.returnLogits);
+      const dhFinal = ops.zeros(rows * dim);
+      ops.write(dhFinal, ops.rmsnormBackward(head.dxf, hReal, this.model.weights.finalNorm, n, dim, rmsNormEps), session.promptTokens * dim);
+      session.trace = { layers: trace, rows, dhFinal, scope: ops };
+      session.traceBytes = traceBytes;
+      return opts.returnLogits ? { loss: head.loss, lossTokens, logits: head.logits } : { loss: head.loss, lossTokens };
+    } catch (e) {
+      ops.release();
+      throw e;
+    }
+  }
+
+  /**
+   * Logits, loss and dL/dxf: one op on a backend that keeps the [n, vocab] tensors on its device,
+   * else the lmHead GEMMs through the batcher (shared with other sessions) and the one-pass loss
+   * on the host. The trace never holds the logits.
+   */
+  private async trainingHead(ops: ActivationScope<unknown>, xf: unknown, targets: Int32Array, mask: Float32Array, n: number, returnLogits: boolean): Promise<{ loss: number; dxf: unknown; logits?: Float32Array }> {
+    if (this.activations.trainingHead) {
+      const head = await this.activations.trainingHead(xf, targets, mask, n, returnLogits);
+      return { ...head, dxf: ops.adopt(head.dxf) };
+    }
+    const gemms = {
+      linear: async (layer: number, group: 'lmHead', x: Float32Array, rows: number) => ops.read(await this.batcher.linear(layer, group, ops.upload(x), rows, ops)),
+      linearBackward: async (layer: number, group: 'lmHead', dy: Float32Array, rows: number) => ops.read(await this.batcher.linearBackward(layer, group, ops.upload(dy), rows, ops)),
+    };
+    const head = await composedTrainingHead(gemms, this.model.config, await ops.read(xf), targets, mask, n, returnLogits);
+    return { ...head, dxf: ops.upload(head.dxf) };
   }
 
   /** Bytes a training step of `rows` rows keeps for backward: per layer h, q, h', g, u (LayerTrace), plus dL/dh at the top. */
@@ -151,10 +185,14 @@ export class Engine {
   async trainBackward(session: EngineSession, exchange: TapExchange): Promise<Float32Array | undefined> {
     const trace = session.trace;
     if (!trace) throw new StepError('backward needs a training forward first');
-    const dEmb = await backwardStep(this.context(session, exchange), trace.dhFinal, trace.layers, trace.rows);
-    session.trace = undefined;
-    session.traceBytes = 0;
-    return session.promptTokens > 0 ? dEmb.slice(0, session.promptTokens * this.model.config.dim) : undefined;
+    const ops = this.activations.scope();
+    try {
+      const dEmb = await backwardStep(this.context(session, exchange, ops), trace.dhFinal, trace.layers, trace.rows);
+      return session.promptTokens > 0 ? (await ops.read(ops.slice(dEmb, 0, session.promptTokens * this.model.config.dim))).slice() : undefined;
+    } finally {
+      ops.release();
+      session.dropTrace();
+    }
   }
 }
 

@@ -5,9 +5,17 @@
  */
 import type { ModelConfig } from '../../shared/model/types';
 import { PlanError, type TapPlan } from '../../shared/protocol/plan';
-import { createKVCache, type KVCache } from '../../shared/reference/forward';
 import { Sampler, type SamplingParams } from '../../shared/reference/sampling';
+import type { ActivationScope } from '../backend/activations';
 import type { LayerTrace } from './forward';
+
+/** A session's K/V cache in the backend's activations: per layer K and V [capacity, nKvHeads·headDim]. */
+export interface SessionKV<T> {
+  maxSeq: number;
+  layers: { k: T; v: T }[];
+  /** Positions filled. */
+  length: number;
+}
 
 export interface SessionOptions {
   id: string;
@@ -19,24 +27,27 @@ export interface SessionOptions {
   sampling?: SamplingParams;
 }
 
-export class EngineSession {
+export class EngineSession<T = unknown> {
   readonly id: string;
   readonly tenant: string;
   readonly mode: 'inference' | 'training';
   readonly plan: TapPlan;
   readonly prompt?: Float32Array;
   readonly promptTokens: number;
-  readonly kv: KVCache<Float32Array>;
+  readonly kv: SessionKV<T>;
+  /** Bytes of the KV cache, fixed at open. */
+  readonly kvBytes: number;
   readonly sampler: Sampler;
-  /** The last training forward's activations, kept for its backward. */
-  trace?: { layers: LayerTrace[]; rows: number; dhFinal: Float32Array };
+  /** The last training forward's activations, kept for its backward in the scope that holds them. */
+  trace?: { layers: LayerTrace<T>[]; rows: number; dhFinal: T; scope: ActivationScope<T> };
   /** Bytes held by the trace (the KV cache's are fixed: kvBytes). */
   traceBytes = 0;
   lastActive = Date.now();
   busy = false;
   seq = -1;
 
-  constructor(readonly config: ModelConfig, opts: SessionOptions) {
+  /** `memory` holds the KV cache for the session's life: released at close. */
+  constructor(readonly config: ModelConfig, opts: SessionOptions, private readonly memory: ActivationScope<T>) {
     this.id = opts.id;
     this.tenant = opts.tenant;
     this.mode = opts.mode;
@@ -47,12 +58,23 @@ export class EngineSession {
     if (capacity > config.maxSeqLen) {
       throw new PlanError(`maxContext ${opts.maxContext} (+ ${this.promptTokens} virtual tokens) exceeds the model's context of ${config.maxSeqLen}`);
     }
-    this.kv = createKVCache(config, capacity);
+    const n = capacity * config.nKvHeads * config.headDim;
+    this.kv = { maxSeq: capacity, length: 0, layers: Array.from({ length: config.nLayers }, () => ({ k: memory.zeros(n), v: memory.zeros(n) })) };
+    this.kvBytes = 2 * config.nLayers * n * 4;
     this.sampler = new Sampler(opts.sampling ?? { temperature: 0 });
   }
 
-  get kvBytes(): number {
-    return this.kv.layers.reduce((n, l) => n + l.k.byteLength + l.v.byteLength, 0);
+  /** Drops the training trace, if any, and frees its activations. */
+  dropTrace(): void {
+    this.trace?.scope.release();
+    this.trace = undefined;
+    this.traceBytes = 0;
+  }
+
+  /** Frees everything the session holds. */
+  release(): void {
+    this.dropTrace();
+    this.memory.release();
   }
 
   get memoryBytes(): number {

@@ -75,7 +75,9 @@ describe.each(['reference', 'cpu', 'webgpu'] as const)('split execution in proce
     const { loss } = await session.trainForward(tokens, targets, mask);
     // The activations accounted against the tenant are exactly the ones kept.
     const kept = engine.sessions.get(session.sessionId)!;
-    const actual = kept.trace!.layers.reduce((b, t) => b + t.h.byteLength + t.q.byteLength + t.hMid.byteLength + t.g.byteLength + t.u.byteLength, kept.trace!.dhFinal.byteLength);
+    // Host arrays and device tensors alike report their byteLength.
+    const bytes = (t: unknown) => (t as { byteLength: number }).byteLength;
+    const actual = kept.trace!.layers.reduce((b, t) => b + bytes(t.h) + bytes(t.q) + bytes(t.hMid) + bytes(t.g) + bytes(t.u), bytes(kept.trace!.dhFinal));
     expect(kept.traceBytes).toBe(actual);
     const { grads, promptGrad } = await session.backward();
     const ref = lossAndGradients(model, tokens, targets, mask, adapter);

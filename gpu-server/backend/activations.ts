@@ -1,0 +1,77 @@
+/**
+ * Where the engine's activations live, and the ops between the frozen GEMMs that touch them.
+ *
+ * The engine is written once over an opaque activation type T: host Float32Arrays on the cpu and
+ * reference backends (host.ts: the reference ops, no copies), device buffers on webgpu
+ * (webgpu/activations.ts: every op recorded into one pending command encoder). Host data enters
+ * through `upload` and leaves through `read` — at the taps, where a tenant needs it, and for
+ * sampling — so on a device a segment between two reads is one submit and one readback.
+ *
+ * A scope owns the tensors one session's step creates and frees them together at `release`
+ * (a device cannot wait for the garbage collector: it never sees the device's memory). Results of
+ * batched ops are unowned until the batcher hands each session its part in that session's scope.
+ */
+import type { Floats } from '../../shared/model/types';
+import type { AttentionShape } from '../../shared/reference/ops';
+import type { WeightGroup } from './types';
+
+export interface ActivationScope<T> {
+  /** Host values as an activation. */
+  upload(x: Float32Array): T;
+  /** An activation's values on the host (on a device: submits what waits, one readback). */
+  read(t: T): Promise<Float32Array>;
+  zeros(n: number): T;
+  /** Elements [from, to) of t (a host view; a device copy). */
+  slice(t: T, from: number, to: number): T;
+  /** dst[at…] = src (the KV cache's new rows, a gradient into a larger one). */
+  write(dst: T, src: T, at: number): void;
+  /** Takes an unowned result (a batched op's) into this scope. */
+  adopt(t: T): T;
+  /** Frees what the scope owns; its tensors must not be used again. */
+  release(): void;
+
+  add(a: T, b: T): T;
+  /** [a rows; b rows] */
+  concatRows(a: T, b: T): T;
+  /** y [rows, Σwidths] → one [rows, width] per width. */
+  splitColumns(y: T, rows: number, widths: readonly number[]): T[];
+  /** The inverse: [rows, widthᵢ] parts → [rows, Σwidths]. */
+  joinColumns(parts: readonly T[], rows: number): T;
+  rmsnorm(x: T, weight: Floats, rows: number, dim: number, eps: number): T;
+  rmsnormBackward(dy: T, x: T, weight: Floats, rows: number, dim: number, eps: number): T;
+  rope(x: T, rows: number, nHeads: number, headDim: number, pos0: number, theta: number): T;
+  ropeBackward(dy: T, rows: number, nHeads: number, headDim: number, pos0: number, theta: number): T;
+  siluMul(g: T, u: T): T;
+  siluMulBackward(dm: T, g: T, u: T): { dg: T; du: T };
+}
+
+export interface ActivationAttentionCall<T> {
+  q: T; // [rows, nHeads·headDim] after RoPE
+  k: T; // the session's K cache [capacity, nKvHeads·headDim], rows [pos0, pos0 + rows) just written
+  v: T; // its V cache
+  shape: AttentionShape;
+}
+
+export interface ActivationAttentionBackwardCall<T> extends ActivationAttentionCall<T> {
+  dOut: T;
+}
+
+/** The backend's batched ops on activations (cf. Backend); results are unowned until adopted. */
+export interface ActivationBackend<T> {
+  linear(layer: number, group: WeightGroup, x: T, rows: number): Promise<T>;
+  linearBackward(layer: number, group: WeightGroup, dy: T, rows: number): Promise<T>;
+  attention(call: ActivationAttentionCall<T>): Promise<T>;
+  /** Throws what attention (or, with dOut, its backward) would refuse, before a call joins a batch. */
+  checkAttention(call: ActivationAttentionCall<T> & { dOut?: T }): void;
+  /** Present where several sessions' attention calls run better as one op (Backend.attentionBatch). */
+  attentionBatch?(calls: readonly ActivationAttentionCall<T>[]): Promise<T[]>;
+  attentionBackward(call: ActivationAttentionBackwardCall<T>): Promise<{ dq: T; dk: T; dv: T }>;
+  attentionBackwardBatch?(calls: readonly ActivationAttentionBackwardCall<T>[]): Promise<{ dq: T; dk: T; dv: T }[]>;
+  /** Backend.trainingHead on activations, where the backend has it. */
+  trainingHead?(xf: T, targets: Int32Array, mask: Float32Array, rows: number, returnLogits: boolean): Promise<{ loss: number; dxf: T; logits?: Float32Array }>;
+  /** Several sessions' rows stacked for one op: unowned, freed with `retire`. */
+  stackRows(parts: readonly T[]): T;
+  /** Frees an unowned tensor once the work recorded on it is done. */
+  retire(t: T): void;
+  scope(): ActivationScope<T>;
+}

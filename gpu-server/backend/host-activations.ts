@@ -1,0 +1,92 @@
+/**
+ * Activations as host Float32Arrays (activations.ts), for the backends that compute on the host
+ * (cpu, reference): the reference ops between the GEMMs, views instead of copies where a view
+ * will do, and nothing to free — the garbage collector sees all of it. The batched ops are the
+ * wrapped Backend's, looked up at each call.
+ */
+import type { Floats } from '../../shared/model/types';
+import { add, checkAttention, concatRows, rmsnorm, rmsnormBackward, ropeBackward, siluMul, siluMulBackward } from '../../shared/reference/ops';
+import { joinColumns, splitColumns } from '../engine/columns';
+import type { ActivationAttentionBackwardCall, ActivationAttentionCall, ActivationBackend, ActivationScope } from './activations';
+import { ropeF32 } from './fastops';
+import type { Backend, WeightGroup } from './types';
+
+export class HostScope implements ActivationScope<Float32Array> {
+  upload = (x: Float32Array) => x;
+  read = async (t: Float32Array) => t;
+  zeros = (n: number) => new Float32Array(n);
+  slice = (t: Float32Array, from: number, to: number) => t.subarray(from, to);
+  write = (dst: Float32Array, src: Float32Array, at: number) => dst.set(src, at);
+  adopt = (t: Float32Array) => t;
+  release(): void {}
+
+  add = (a: Float32Array, b: Float32Array) => add(a, b);
+  concatRows = (a: Float32Array, b: Float32Array) => concatRows(a, b);
+  splitColumns = splitColumns;
+  joinColumns = joinColumns;
+  rmsnorm = (x: Float32Array, weight: Floats, rows: number, dim: number, eps: number) => rmsnorm(x, weight, rows, dim, eps);
+  rmsnormBackward = (dy: Float32Array, x: Float32Array, weight: Floats, rows: number, dim: number, eps: number) => rmsnormBackward(dy, x, weight, rows, dim, eps);
+  rope = ropeF32;
+  ropeBackward = (dy: Float32Array, rows: number, nHeads: number, headDim: number, pos0: number, theta: number) => ropeBackward(dy, rows, nHeads, headDim, pos0, theta);
+  siluMul = (g: Float32Array, u: Float32Array) => siluMul(g, u);
+  siluMulBackward = (dm: Float32Array, g: Float32Array, u: Float32Array) => siluMulBackward(dm, g, u);
+}
+
+export class HostActivations implements ActivationBackend<Float32Array> {
+  private readonly hostScope = new HostScope();
+
+  constructor(private readonly backend: Backend) {}
+
+  linear(layer: number, group: WeightGroup, x: Float32Array, rows: number): Promise<Float32Array> {
+    return this.backend.linear(layer, group, x, rows);
+  }
+
+  linearBackward(layer: number, group: WeightGroup, dy: Float32Array, rows: number): Promise<Float32Array> {
+    return this.backend.linearBackward(layer, group, dy, rows);
+  }
+
+  attention({ q, k, v, shape }: ActivationAttentionCall<Float32Array>): Promise<Float32Array> {
+    return this.backend.attention(q, k, v, shape);
+  }
+
+  checkAttention({ q, k, v, shape, dOut }: ActivationAttentionCall<Float32Array> & { dOut?: Float32Array }): void {
+    checkAttention(q, k, v, shape, dOut);
+  }
+
+  get attentionBatch() {
+    const batch = this.backend.attentionBatch;
+    return batch && ((calls: readonly ActivationAttentionCall<Float32Array>[]) => batch.call(this.backend, calls));
+  }
+
+  attentionBackward({ dOut, q, k, v, shape }: ActivationAttentionBackwardCall<Float32Array>) {
+    return this.backend.attentionBackward(dOut, q, k, v, shape);
+  }
+
+  get attentionBackwardBatch() {
+    const batch = this.backend.attentionBackwardBatch;
+    return batch && ((calls: readonly ActivationAttentionBackwardCall<Float32Array>[]) => batch.call(this.backend, calls));
+  }
+
+  get trainingHead() {
+    const head = this.backend.trainingHead;
+    return head && ((xf: Float32Array, targets: Int32Array, mask: Float32Array, rows: number, returnLogits: boolean) => head.call(this.backend, xf, targets, mask, rows, returnLogits));
+  }
+
+  stackRows(parts: readonly Float32Array[]): Float32Array {
+    if (parts.length === 1) return parts[0];
+    const x = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+    let offset = 0;
+    for (const p of parts) {
+      x.set(p, offset);
+      offset += p.length;
+    }
+    return x;
+  }
+
+  retire(): void {}
+
+  /** One scope serves every step: there is nothing to free. */
+  scope(): HostScope {
+    return this.hostScope;
+  }
+}
