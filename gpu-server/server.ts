@@ -46,10 +46,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const engine: Engine = new Engine(opts.model, opts.backend, {
     maxBatchRows: opts.maxBatchRows ?? 512,
     onBatch: (e) => {
-      // Attention batches (a device backend's) are labelled group="attention".
-      const group = e.op === 'linear' ? e.group : 'attention';
-      metrics.batchRows.observe({ group, direction: e.direction }, e.rows);
-      metrics.batchRequests.observe({ group }, e.requests);
+      metrics.batchRows.observe({ group: e.group, direction: e.direction }, e.rows);
+      metrics.batchRequests.observe({ group: e.group }, e.requests);
     },
   });
   const connections = new Set<Connection>();

@@ -60,18 +60,16 @@ export interface ActivationAttentionBackwardCall<T> extends ActivationAttentionC
 export interface ActivationBackend<T> {
   linear(layer: number, group: WeightGroup, x: T, rows: number): Promise<T>;
   linearBackward(layer: number, group: WeightGroup, dy: T, rows: number): Promise<T>;
+  /** A session's attention over its own K/V cache: per session, nothing to share. */
   attention(call: ActivationAttentionCall<T>): Promise<T>;
-  /** Throws what attention (or, with dOut, its backward) would refuse, before a call joins a batch. */
-  checkAttention(call: ActivationAttentionCall<T> & { dOut?: T }): void;
-  /** Present where several sessions' attention calls run better as one op (Backend.attentionBatch). */
-  attentionBatch?(calls: readonly ActivationAttentionCall<T>[]): Promise<T[]>;
   attentionBackward(call: ActivationAttentionBackwardCall<T>): Promise<{ dq: T; dk: T; dv: T }>;
-  attentionBackwardBatch?(calls: readonly ActivationAttentionBackwardCall<T>[]): Promise<{ dq: T; dk: T; dv: T }[]>;
   /** Backend.trainingHead on activations, where the backend has it. */
   trainingHead?(xf: T, targets: Int32Array, mask: Float32Array, rows: number, returnLogits: boolean): Promise<{ loss: number; dxf: T; logits?: Float32Array }>;
   /** Several sessions' rows stacked for one op: unowned, freed with `retire`. */
   stackRows(parts: readonly T[]): T;
   /** Frees an unowned tensor once the work recorded on it is done. */
   retire(t: T): void;
+  /** Where ops are recorded and run later: starts what is recorded (the batcher calls it when it has nothing left to run). */
+  submit?(): void;
   scope(): ActivationScope<T>;
 }

@@ -104,18 +104,23 @@ export function stack(blocks: Floats[]): Floats {
  * for the forward, dy [rows, out] for the backward.
  */
 export function checkCall(config: ModelConfig, op: 'linear' | 'linearBackward', layer: number, group: WeightGroup, data: Float32Array, rows: number): GroupShape {
+  if (!(data instanceof Float32Array)) throw new BackendInputError(`${op}(layer ${layer}, ${String(group)}): expected a Float32Array, got ${Object.prototype.toString.call(data)}`);
+  return checkGroupCall(config, op, layer, group, data.length, rows);
+}
+
+/** checkCall on an input of `length` elements wherever it lives (a device tensor, say). */
+export function checkGroupCall(config: ModelConfig, op: 'linear' | 'linearBackward', layer: number, group: WeightGroup, length: number, rows: number): GroupShape {
   const call = `${op}(layer ${layer}, ${String(group)})`;
   if (!isWeightGroup(group)) throw new BackendInputError(`${call}: unknown weight group ${JSON.stringify(group)} (expected one of ${WEIGHT_GROUPS.join(', ')})`);
   if (group !== 'lmHead' && !(Number.isInteger(layer) && layer >= 0 && layer < config.nLayers)) {
     throw new BackendInputError(`${call}: unknown layer ${layer} (the model has layers 0..${config.nLayers - 1})`);
   }
   if (!Number.isInteger(rows) || rows < 0) throw new BackendInputError(`${call}: rows must be a non-negative integer, got ${rows}`);
-  if (!(data instanceof Float32Array)) throw new BackendInputError(`${call}: expected a Float32Array, got ${Object.prototype.toString.call(data)}`);
   const shape = groupShape(config, group);
   const width = op === 'linear' ? shape.inDim : shape.outDim;
-  if (data.length !== rows * width) {
+  if (length !== rows * width) {
     const what = op === 'linear' ? 'x' : 'dy';
-    throw new BackendInputError(`${call}: ${what} has ${data.length} elements, expected rows·${op === 'linear' ? 'in' : 'out'} = ${rows}·${width} = ${rows * width}`);
+    throw new BackendInputError(`${call}: ${what} has ${length} elements, expected rows·${op === 'linear' ? 'in' : 'out'} = ${rows}·${width} = ${rows * width}`);
   }
   return shape;
 }

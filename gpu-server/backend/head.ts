@@ -21,7 +21,7 @@ export interface TrainingHead {
 }
 
 /** Shapes, target ids and a 0/1 mask selecting at least one row; throws BackendInputError. */
-export function checkTrainingHead(config: ModelConfig, xf: Float32Array, targets: Int32Array, mask: Float32Array, rows: number): void {
+export function checkTrainingHead(config: ModelConfig, xf: { readonly length: number }, targets: Int32Array, mask: Float32Array, rows: number): void {
   const { dim, vocabSize } = config;
   if (!Number.isInteger(rows) || rows < 1) throw new BackendInputError(`trainingHead: rows must be a positive integer, got ${rows}`);
   if (xf.length !== rows * dim) throw new BackendInputError(`trainingHead: xf has ${xf.length} elements, expected ${rows}×${dim}`);

@@ -5,7 +5,7 @@
  * wrapped Backend's, looked up at each call.
  */
 import type { Floats } from '../../shared/model/types';
-import { add, checkAttention, concatRows, rmsnorm, rmsnormBackward, ropeBackward, siluMul, siluMulBackward } from '../../shared/reference/ops';
+import { add, concatRows, rmsnorm, rmsnormBackward, ropeBackward, siluMul, siluMulBackward } from '../../shared/reference/ops';
 import { joinColumns, splitColumns } from '../engine/columns';
 import type { ActivationAttentionBackwardCall, ActivationAttentionCall, ActivationBackend, ActivationScope } from './activations';
 import { ropeF32 } from './fastops';
@@ -49,22 +49,8 @@ export class HostActivations implements ActivationBackend<Float32Array> {
     return this.backend.attention(q, k, v, shape);
   }
 
-  checkAttention({ q, k, v, shape, dOut }: ActivationAttentionCall<Float32Array> & { dOut?: Float32Array }): void {
-    checkAttention(q, k, v, shape, dOut);
-  }
-
-  get attentionBatch() {
-    const batch = this.backend.attentionBatch;
-    return batch && ((calls: readonly ActivationAttentionCall<Float32Array>[]) => batch.call(this.backend, calls));
-  }
-
   attentionBackward({ dOut, q, k, v, shape }: ActivationAttentionBackwardCall<Float32Array>) {
     return this.backend.attentionBackward(dOut, q, k, v, shape);
-  }
-
-  get attentionBackwardBatch() {
-    const batch = this.backend.attentionBackwardBatch;
-    return batch && ((calls: readonly ActivationAttentionBackwardCall<Float32Array>[]) => batch.call(this.backend, calls));
   }
 
   get trainingHead() {

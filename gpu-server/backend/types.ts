@@ -40,17 +40,8 @@ export interface Backend {
    * uploading only the new rows.
    */
   attention(q: Float32Array, k: Float32Array, v: Float32Array, shape: AttentionShape): Promise<Float32Array>;
-  /**
-   * Optional: several sessions' attention calls, each as `attention`, as one op. A device backend
-   * records them into one submit with one readback, instead of a round trip per session; the
-   * batcher gathers the calls of one event-loop turn for it. A CPU backend leaves it out: a decode
-   * row's attention is a few microseconds of JavaScript that waiting for a batch would only delay.
-   */
-  attentionBatch?(calls: readonly AttentionCall[]): Promise<Float32Array[]>;
   /** Its backward, probabilities recomputed: dq [rows, nHeads·headDim], dk and dv [pos0 + rows, nKvHeads·headDim]. */
   attentionBackward(dOut: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, shape: AttentionShape): Promise<AttentionGradients>;
-  /** Optional, as attentionBatch: several sessions' attentionBackward calls as one op. */
-  attentionBackwardBatch?(calls: readonly AttentionBackwardCall[]): Promise<AttentionGradients[]>;
   /**
    * Optional: a training step's head (head.ts) as one op — xf [rows, dim] after the final norm,
    * targets and a 0/1 mask [rows] → the masked mean cross-entropy and dL/dxf [rows, dim] (and
@@ -74,10 +65,6 @@ export interface AttentionCall {
   k: Float32Array;
   v: Float32Array;
   shape: AttentionShape;
-}
-
-export interface AttentionBackwardCall extends AttentionCall {
-  dOut: Float32Array;
 }
 
 export interface AttentionGradients {

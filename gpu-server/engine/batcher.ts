@@ -10,11 +10,9 @@
  * per-caller copy was a second allocation of every output, 4 MB per decode step of 32 sessions at
  * a 32k vocabulary, and the garbage collector's work), on a device a copy recorded with the op.
  *
- * Attention is per session (its own K/V cache), but a backend that can run several sessions'
- * attention (or its backward) in one op (Backend.attentionBatch, attentionBackwardBatch: one
- * submit on a GPU instead of one per session) gets the calls of one turn together too; without
- * it each call goes straight to the backend. Each call is checked alone before it joins, so a bad
- * one fails by itself and never takes its batch-mates with it.
+ * Attention is per session (its own K/V cache) and goes straight to the backend: there is no
+ * weight to share, and a device backend records every session's call into the same pending
+ * encoder anyway (../backend/webgpu/activations.ts), so they run in one submit without waiting.
  */
 import type { ActivationAttentionBackwardCall, ActivationAttentionCall, ActivationBackend, ActivationScope } from '../backend/activations';
 import type { WeightGroup } from '../backend/types';
@@ -22,15 +20,6 @@ import { groupShape } from '../backend/groups';
 import type { ModelConfig } from '../../shared/model/types';
 
 type Direction = 'forward' | 'backward';
-
-/** A per-session op waiting for its batch; its result goes into the session's scope. */
-interface Gathered<C, R> {
-  call: C;
-  rows: number;
-  scope: ActivationScope<unknown>;
-  resolve: (result: R) => void;
-  reject: (e: unknown) => void;
-}
 
 interface Request<T> {
   x: T;
@@ -40,10 +29,14 @@ interface Request<T> {
   reject: (e: unknown) => void;
 }
 
-/** One batched op as it ran: a weight group's GEMM, or several sessions' attention. */
-export type BatchEvent =
-  | { op: 'linear'; layer: number; group: WeightGroup; direction: Direction; rows: number; requests: number }
-  | { op: 'attention'; direction: Direction; rows: number; requests: number };
+/** One batched op as it ran: a weight group's GEMM over the rows of `requests` sessions. */
+export interface BatchEvent {
+  layer: number;
+  group: WeightGroup;
+  direction: Direction;
+  rows: number;
+  requests: number;
+}
 
 export interface BatchObserver {
   (event: BatchEvent): void;
@@ -68,12 +61,8 @@ function position(q: Pick<Queue<unknown>, 'layer' | 'group' | 'direction'>): num
   return q.direction === 'forward' ? along : 2e7 - along;
 }
 
-type Gradients<T> = { dq: T; dk: T; dv: T };
-
 export class Batcher<T> {
   private readonly queues = new Map<string, Queue<T>>();
-  private readonly attentionQueue: Gathered<ActivationAttentionCall<T>, T>[] = [];
-  private readonly attentionBackwardQueue: Gathered<ActivationAttentionBackwardCall<T>, Gradients<T>>[] = [];
   private scheduled = false;
 
   constructor(
@@ -93,28 +82,15 @@ export class Batcher<T> {
     return this.enqueue(layer, group, 'backward', dy, rows, scope);
   }
 
-  /** A session's attention (Backend.attention), batched with other sessions' where the backend can. */
+  /** A session's attention (Backend.attention), at once; the output in the caller's scope. */
   async attention(call: ActivationAttentionCall<T>, scope: ActivationScope<T>): Promise<T> {
-    if (!this.backend.attentionBatch) return scope.adopt(await this.backend.attention(call));
-    return this.gather(this.attentionQueue, call, scope);
+    return scope.adopt(await this.backend.attention(call));
   }
 
-  /** Its backward (Backend.attentionBackward), batched likewise. */
-  async attentionBackward(call: ActivationAttentionBackwardCall<T>, scope: ActivationScope<T>): Promise<Gradients<T>> {
-    if (!this.backend.attentionBackwardBatch) return adoptGradients(scope, await this.backend.attentionBackward(call));
-    return this.gather(this.attentionBackwardQueue, call, scope);
-  }
-
-  private gather<C extends ActivationAttentionCall<T> & { dOut?: T }, R>(queue: Gathered<C, R>[], call: C, scope: ActivationScope<T>): Promise<R> {
-    try {
-      this.backend.checkAttention(call);
-    } catch (e) {
-      return Promise.reject(e);
-    }
-    return new Promise((resolve, reject) => {
-      queue.push({ call, rows: call.shape.rows, scope: scope as ActivationScope<unknown>, resolve, reject });
-      this.schedule();
-    });
+  /** Its backward (Backend.attentionBackward). */
+  async attentionBackward(call: ActivationAttentionBackwardCall<T>, scope: ActivationScope<T>): Promise<{ dq: T; dk: T; dv: T }> {
+    const { dq, dk, dv } = await this.backend.attentionBackward(call);
+    return { dq: scope.adopt(dq), dk: scope.adopt(dk), dv: scope.adopt(dv) };
   }
 
   private enqueue(layer: number, group: WeightGroup, direction: Direction, x: T, rows: number, scope: ActivationScope<T>): Promise<T> {
@@ -143,10 +119,6 @@ export class Batcher<T> {
    */
   private async flush(): Promise<void> {
     for (;;) {
-      const attention = this.attentionQueue.splice(0);
-      const attentionBackward = this.attentionBackwardQueue.splice(0);
-      await this.runGathered('forward', attention, (calls) => this.backend.attentionBatch!(calls), (scope, out) => scope.adopt(out));
-      await this.runGathered('backward', attentionBackward, (calls) => this.backend.attentionBackwardBatch!(calls), adoptGradients);
       const next = this.nextQueue();
       if (!next) break;
       const [key, queue] = next;
@@ -155,6 +127,9 @@ export class Batcher<T> {
       await new Promise<void>((resume) => setImmediate(resume));
     }
     this.scheduled = false;
+    // Every session now waits on something other than an op (a tap, a read, its next message):
+    // a device that records ops starts them, so that they run meanwhile.
+    this.backend.submit?.();
   }
 
   /** The waiting op to run next: the most passed-over one once any reaches MAX_SKIPS, else the least advanced. */
@@ -167,9 +142,9 @@ export class Batcher<T> {
     return pick;
   }
 
-  /** Consecutive runs of items, each up to maxRows rows (an item larger than that alone), oldest first. */
-  private byRows<T extends { rows: number }>(items: T[]): { items: T[]; rows: number }[] {
-    const runs: { items: T[]; rows: number }[] = [];
+  /** Consecutive runs of requests, each up to maxRows rows (a request larger than that alone), oldest first. */
+  private byRows(items: Request<T>[]): { items: Request<T>[]; rows: number }[] {
+    const runs: { items: Request<T>[]; rows: number }[] = [];
     for (const item of items) {
       const last = runs[runs.length - 1];
       if (last && last.rows + item.rows <= this.maxRows) {
@@ -182,26 +157,13 @@ export class Batcher<T> {
     return runs;
   }
 
-  /** Runs gathered calls in batches of up to maxRows rows (a larger call alone); each result goes to its caller's scope. */
-  private async runGathered<C, R>(direction: Direction, pending: Gathered<C, R>[], run: (calls: C[]) => Promise<R[]>, adopt: (scope: ActivationScope<T>, r: R) => R): Promise<void> {
-    for (const { items: batch, rows } of this.byRows(pending)) {
-      try {
-        const results = await run(batch.map((g) => g.call));
-        this.observe?.({ op: 'attention', direction, rows, requests: batch.length });
-        batch.forEach((g, i) => g.resolve(adopt(g.scope as ActivationScope<T>, results[i])));
-      } catch (e) {
-        for (const g of batch) g.reject(e);
-      }
-    }
-  }
-
   /** One batched GEMM: the callers' rows stacked, each caller's rows of the output into its scope. */
   private async run(layer: number, group: WeightGroup, direction: Direction, batch: Request<T>[], rows: number): Promise<void> {
     const stacked = batch.length > 1;
     const x = stacked ? this.backend.stackRows(batch.map((r) => r.x)) : batch[0].x;
     try {
       const y = direction === 'forward' ? await this.backend.linear(layer, group, x, rows) : await this.backend.linearBackward(layer, group, x, rows);
-      this.observe?.({ op: 'linear', layer, group, direction, rows, requests: batch.length });
+      this.observe?.({ layer, group, direction, rows, requests: batch.length });
       if (!stacked) return batch[0].resolve(batch[0].scope.adopt(y));
       const { inDim, outDim } = groupShape(this.config, group);
       const outWidth = direction === 'forward' ? outDim : inDim;
@@ -217,8 +179,4 @@ export class Batcher<T> {
       if (stacked) this.backend.retire(x);
     }
   }
-}
-
-function adoptGradients<T>(scope: ActivationScope<T>, g: Gradients<T>): Gradients<T> {
-  return { dq: scope.adopt(g.dq), dk: scope.adopt(g.dk), dv: scope.adopt(g.dv) };
 }

@@ -4,7 +4,7 @@
  * install hint: CI installs the driver, so a missing one is a broken environment, not a skip.
  * Shapes stay small: lavapipe runs a tiled matmul at ~0.3 GFLOP/s.
  */
-import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { expectCloseToScale, randomFloats } from '../../testing/numeric';
 import { randomModel, tinyConfig } from '../../../shared/model/random';
 import type { Model, ModelConfig } from '../../../shared/model/types';
@@ -125,7 +125,7 @@ describe('WebGpuBackend', () => {
     for (const name of ['dq', 'dk', 'dv'] as const) expectCloseToScale(got[name], want[name], TOL, name);
   });
 
-  it('attentionBatch and attentionBackwardBatch run several sessions\' calls (prefill and decode rows, own caches) in one submit each, each equal to the reference', async () => {
+  it('attention and its backward over several sessions\' own caches (prefill and decode rows) each equal the reference', async () => {
     const { nHeads, nKvHeads, headDim } = config;
     const kvDim = nKvHeads * headDim;
     const sessions = [
@@ -139,25 +139,21 @@ describe('WebGpuBackend', () => {
       const v = randomFloats((keys + 2) * kvDim, 200 + i);
       return { q: randomFloats(rows * nHeads * headDim, 300 + i), k, v, shape: { rows, pos0, nHeads, nKvHeads, headDim } };
     });
-    const submit = vi.spyOn(GPUQueue.prototype, 'submit');
-    onTestFinished(() => submit.mockRestore());
-    const outs = await gpu.attentionBatch(sessions);
-    expect(submit).toHaveBeenCalledTimes(1);
+    const outs = await Promise.all(sessions.map((c) => gpu.attention(c.q, c.k, c.v, c.shape)));
     sessions.forEach((c, i) => expectCloseToScale(outs[i], attention(c.q, c.k, c.v, c.shape), TOL, `call ${i}`));
-    // A bad call refuses the whole batch before the device runs anything.
-    await expect(gpu.attentionBatch([sessions[0], { ...sessions[1], q: new Float32Array(3) }])).rejects.toThrow(/attention q/);
+    // A bad call is refused before the device runs anything.
+    await expect(gpu.attention(new Float32Array(3), sessions[1].k, sessions[1].v, sessions[1].shape)).rejects.toThrow(/attention q/);
 
-    // Their backward likewise: one submit, each dq, dk, dv equal to the reference's.
+    // Their backward likewise: each dq, dk, dv equal to the reference's.
     const backward = sessions.map((c, i) => ({ ...c, shape: { ...c.shape, pos0: 0, rows: c.shape.pos0 + c.shape.rows }, q: randomFloats((c.shape.pos0 + c.shape.rows) * nHeads * headDim, 400 + i) }));
     const withGrads = backward.map((c, i) => ({ ...c, dOut: randomFloats(c.q.length, 500 + i) }));
-    submit.mockClear();
-    const grads = await gpu.attentionBackwardBatch(withGrads);
-    expect(submit).toHaveBeenCalledTimes(1);
+    const grads = await Promise.all(withGrads.map((c) => gpu.attentionBackward(c.dOut, c.q, c.k, c.v, c.shape)));
     withGrads.forEach((c, i) => {
       const want = attentionBackward(c.dOut, c.q, c.k, c.v, c.shape);
       for (const name of ['dq', 'dk', 'dv'] as const) expectCloseToScale(grads[i][name], want[name], TOL, `call ${i} ${name}`);
     });
-    await expect(gpu.attentionBackwardBatch([withGrads[0], { ...withGrads[1], dOut: new Float32Array(2) }])).rejects.toThrow(/dOut/);
+    const bad = withGrads[1];
+    await expect(gpu.attentionBackward(new Float32Array(2), bad.q, bad.k, bad.v, bad.shape)).rejects.toThrow(/dOut/);
   });
 
   it('describes itself with its adapter', () => {

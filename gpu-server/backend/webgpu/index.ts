@@ -5,23 +5,27 @@
  * At creation: one device with explicit limits (device.ts), the base weights uploaded once into
  * labelled storage buffers, one per (layer, group) or, past the device's binding limit, one per
  * chunk of output rows (weights.ts), and the pipelines of the three linear WGSL kernels
- * (kernels.ts) and of the layer's ops (ops/). Every op is one submit and one readback:
+ * (kernels.ts) and of the layer's ops (ops/).
+ *
+ * The engine runs on `activations` (activations.ts): its tensors stay on the device and every op
+ * is recorded into one pending encoder, submitted when something must come back to the host.
+ *
+ * The Backend methods on host arrays (the parity tests, the kernel benchmark) are one submit and
+ * one readback each:
  *  - linear: the input into a reusable buffer, a dispatch per chunk, a copy to a reusable staging
  *    buffer, one map;
- *  - attention and its backward: every session's call of one batcher turn together
- *    (submit-together.ts), over device copies of the K/V caches (kv-mirror.ts);
+ *  - attention and its backward over device copies of the K/V cache (kv-mirror.ts);
  *  - a training step's head (lmHead GEMM, cross-entropy, its gradient, the backward GEMM), so
  *    its [rows, vocab] tensors never leave the device.
- * Calls run one at a time, which is what makes the reusable buffers safe; the scheduler batches
- * rows across sessions, so that is no loss.
+ * These calls run one at a time, which is what makes the reusable buffers safe.
  *
  * Activations (x, dy, y, dx) are f32 everywhere; weights are f32 or f16 (device.ts).
  */
 import type { Model, ModelConfig } from '../../../shared/model/types';
-import { BackendInputError, checkCall, groupWeights } from '../groups';
+import { BackendInputError, checkCall, checkGroupCall, groupWeights } from '../groups';
 import { checkAttention, type AttentionShape } from '../../../shared/reference/ops';
 import { checkTrainingHead, type TrainingHead } from '../head';
-import type { AttentionBackwardCall, AttentionCall, AttentionGradients, Backend, BackendInfo, WeightGroup } from '../types';
+import type { AttentionCall, AttentionGradients, Backend, BackendInfo, WeightGroup } from '../types';
 import { describeAdapter, findAdapter, NO_ADAPTER_MESSAGE } from './adapter';
 import { GrowableBuffer } from './buffers';
 import { submitTogether, type RecordCall } from './submit-together';
@@ -31,8 +35,9 @@ import { Serial } from '../serial';
 import { KvMirrors } from './kv-mirror';
 import { OP_NEEDS } from './ops/kernels';
 import { opsFor, type WebGpuOps } from './ops/index';
-import { outputBuffer, uploadBuffer } from './ops/run';
+import { outputBuffer, uploadBuffer, uploadUniform } from './ops/run';
 import { uploadGroup, weightBytes, type DeviceGroup } from './weights';
+import { DeviceActivations } from './activations';
 
 export type { WeightPrecision, WeightPrecisionOption } from './device';
 
@@ -59,6 +64,8 @@ export class WebGpuBackend implements Backend {
   private disposed = false;
   private lost: string | undefined;
   private readonly kv: KvMirrors;
+  /** The engine's activations, kept on the device (activations.ts). */
+  readonly activations: DeviceActivations;
 
   private constructor(
     private readonly config: ModelConfig,
@@ -72,6 +79,20 @@ export class WebGpuBackend implements Backend {
   ) {
     this.info = { name: 'webgpu', device: `${adapter}, ${precision} weights` };
     this.kv = new KvMirrors(device);
+    this.activations = new DeviceActivations(
+      device,
+      ops,
+      {
+        check: (op, layer, group, length, rows) => {
+          const shape = checkGroupCall(config, op, layer, group, length, rows);
+          this.checkSize(op, group, length * 4, rows, this.group(layer, group));
+          return rows * (op === 'linear' ? shape.outDim : shape.inDim);
+        },
+        record: (encoder, op, layer, group, input, output, rows) => this.recordLinear(encoder, op, this.group(layer, group), input, output, rows),
+        checkUsable: () => this.checkUsable(),
+      },
+      config,
+    );
     void device.lost.then((info) => {
       if (!this.disposed) this.lost = `${info.reason}: ${info.message}`;
     });
@@ -123,8 +144,8 @@ export class WebGpuBackend implements Backend {
     try {
       this.checkUsable();
       checkCall(this.config, op, layer, group, data, rows);
-      g = this.groups.get(key(group === 'lmHead' ? 0 : layer, group))!;
-      this.checkSize(op, group, data, rows, g);
+      g = this.group(layer, group);
+      this.checkSize(op, group, data.byteLength, rows, g);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -132,29 +153,22 @@ export class WebGpuBackend implements Backend {
     return this.enqueue(() => this.run(op, g, data, rows));
   }
 
-  // Attention and its backward through the WGSL kernels (ops/) over device copies of each
-  // session's K/V cache (kv-mirror.ts): a call uploads its inputs and the cache rows it added.
+  // Attention and its backward from host arrays (the engine's are on the device: activations.ts)
+  // through the WGSL kernels (ops/) over device copies of the K/V cache (kv-mirror.ts): a call
+  // uploads its inputs and the cache rows it added.
   attention(q: Float32Array, k: Float32Array, v: Float32Array, shape: AttentionShape): Promise<Float32Array> {
-    return this.attentionBatch([{ q, k, v, shape }]).then((outs) => outs[0]);
-  }
-
-  attentionBatch(calls: readonly AttentionCall[]): Promise<Float32Array[]> {
-    return this.recordAll('attention', calls, (encoder, { q, k, v, shape }, keep) => {
+    return this.recordOne('attention', { q, k, v, shape }, (encoder, _, keep) => {
       const kvDim = shape.nKvHeads * shape.headDim;
       const kBuf = this.kv.written(k, kvDim, shape.pos0, shape.rows, 'K cache');
       const vBuf = this.kv.written(v, kvDim, shape.pos0, shape.rows, 'V cache');
       const out = keep(outputBuffer(this.device, 'attention out', q.length));
       this.ops.attention(encoder, { q: keep(uploadBuffer(this.device, 'attention q', q)), k: kBuf, v: vBuf, out }, shape);
       return [[out, q.length]];
-    }).then((results) => results.map(([out]) => out));
+    }).then(([out]) => out);
   }
 
   attentionBackward(dOut: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, shape: AttentionShape): Promise<AttentionGradients> {
-    return this.attentionBackwardBatch([{ dOut, q, k, v, shape }]).then((grads) => grads[0]);
-  }
-
-  attentionBackwardBatch(calls: readonly AttentionBackwardCall[]): Promise<AttentionGradients[]> {
-    return this.recordAll('attention backward', calls, (encoder, { dOut, q, k, v, shape }, keep) => {
+    return this.recordOne('attention backward', { dOut, q, k, v, shape }, (encoder, _, keep) => {
       const kvDim = shape.nKvHeads * shape.headDim;
       const keys = shape.pos0 + shape.rows;
       const kBuf = this.kv.read(k, kvDim, keys, 'K cache');
@@ -163,17 +177,17 @@ export class WebGpuBackend implements Backend {
       const inputs = { dOut: keep(uploadBuffer(this.device, 'attention dOut', dOut)), q: keep(uploadBuffer(this.device, 'attention q', q)) };
       this.ops.attentionBackward(encoder, { ...inputs, k: kBuf, v: vBuf, dq, dk, dv }, shape);
       return [[dq, q.length], [dk, keys * kvDim], [dv, keys * kvDim]];
-    }).then((results) => results.map(([dq, dk, dv]) => ({ dq, dk, dv })));
+    }).then(([dq, dk, dv]) => ({ dq, dk, dv }));
   }
 
-  /** The calls checked (a bad one refuses the batch before the device sees anything), then recorded together after the previous call. */
-  private recordAll<C extends AttentionCall & { dOut?: Float32Array }>(label: string, calls: readonly C[], record: RecordCall<C>): Promise<Float32Array[][]> {
+  /** The call checked (throws before the device sees anything), then recorded and read back in one submit after the previous call. */
+  private recordOne<C extends AttentionCall & { dOut?: Float32Array }>(label: string, call: C, record: RecordCall<C>): Promise<Float32Array[]> {
     try {
-      for (const { q, k, v, shape, dOut } of calls) checkAttention(q, k, v, shape, dOut);
+      checkAttention(call.q, call.k, call.v, call.shape, call.dOut);
     } catch (e) {
       return Promise.reject(e);
     }
-    return this.enqueue(() => submitTogether(this.device, label, calls, record));
+    return this.enqueue(() => submitTogether(this.device, label, [call], record)).then(([outs]) => outs);
   }
 
   /** One call on the device at a time: the call buffers are shared. */
@@ -191,12 +205,16 @@ export class WebGpuBackend implements Backend {
     if (this.lost) throw new Error(`webgpu backend: the device was lost (${this.lost})`);
   }
 
+  private group(layer: number, group: WeightGroup): DeviceGroup {
+    return this.groups.get(key(group === 'lmHead' ? 0 : layer, group))!;
+  }
+
   /** A batch whose input or output would not fit one binding is refused, not split. */
-  private checkSize(op: Op, group: WeightGroup, data: Float32Array, rows: number, g: DeviceGroup): void {
+  private checkSize(op: Op, group: WeightGroup, inBytes: number, rows: number, g: DeviceGroup): void {
     const limit = this.device.limits.maxStorageBufferBindingSize;
     const outBytes = rows * (op === 'linear' ? g.outDim : g.inDim) * 4;
-    if (Math.max(data.byteLength, outBytes) > limit) {
-      throw new BackendInputError(`${op}(${group}): ${rows} rows need ${Math.max(data.byteLength, outBytes)} bytes in one binding, the device allows ${limit}; send fewer rows per call`);
+    if (Math.max(inBytes, outBytes) > limit) {
+      throw new BackendInputError(`${op}(${group}): ${rows} rows need ${Math.max(inBytes, outBytes)} bytes in one binding, the device allows ${limit}; send fewer rows per call`);
     }
     const { grid } = dispatchFor(op, rows, g.inDim, g.chunks[0].outCount); // the first chunk is the largest
     if (Math.max(...grid) > this.device.limits.maxComputeWorkgroupsPerDimension) throw new BackendInputError(`${op}(${group}): ${rows} rows need a workgroup grid of ${grid.join('×')}, beyond the device's limit`);
@@ -227,17 +245,18 @@ export class WebGpuBackend implements Backend {
   /**
    * Records one linear op of group g into the encoder: a dispatch per chunk (one for a group that
    * fits a binding), each placing its outputs by offset; backward chunks after the first add
-   * into dx. A chunk's params are written here, so one encoder holds a group's op once per direction.
+   * into dx. Each dispatch gets its params in a fresh uniform (as ops/kernels.ts recordDispatch),
+   * so one encoder may hold any number of linear ops before its submit.
    */
   private recordLinear(encoder: GPUCommandEncoder, op: Op, g: DeviceGroup, input: GPUBuffer, output: GPUBuffer, rows: number): void {
     g.chunks.forEach((c, i) => {
       const accumulate = op === 'linearBackward' && i > 0 ? 1 : 0;
-      this.device.queue.writeBuffer(c.params[op], 0, new Uint32Array([rows, g.inDim, c.outCount, g.outDim, c.out0, accumulate, 0, 0]));
+      const params = uploadUniform(this.device, `${op} params`, new Uint32Array([rows, g.inDim, c.outCount, g.outDim, c.out0, accumulate, 0, 0]));
       const { kernel, grid } = dispatchFor(op, rows, g.inDim, c.outCount);
       const bindGroup = this.device.createBindGroup({
         label: `${kernel} call`,
         layout: this.kernels.layout,
-        entries: [c.params[op], c.weight, c.bias, input, output].map((buffer, binding) => ({ binding, resource: { buffer } })),
+        entries: [params, c.weight, c.bias, input, output].map((buffer, binding) => ({ binding, resource: { buffer } })),
       });
       const pass = encoder.beginComputePass({ label: kernel });
       pass.setPipeline(this.kernels.pipelines[kernel]);
@@ -253,10 +272,10 @@ export class WebGpuBackend implements Backend {
    * the loss (and the logits only when asked). The [rows, vocab] tensors never leave the device.
    */
   trainingHead(xf: Float32Array, targets: Int32Array, mask: Float32Array, rows: number, returnLogits: boolean): Promise<TrainingHead> {
-    const head = this.groups.get(key(0, 'lmHead'))!;
+    const head = this.group(0, 'lmHead');
     try {
       checkTrainingHead(this.config, xf, targets, mask, rows);
-      this.checkSize('linear', 'lmHead', xf, rows, head);
+      this.checkSize('linear', 'lmHead', xf.byteLength, rows, head);
     } catch (e) {
       return Promise.reject(e);
     }

@@ -18,8 +18,6 @@ export interface GroupChunk {
   bias: GPUBuffer; // [outCount] f32 (possibly the shared zeros, longer than outCount)
   out0: number;
   outCount: number;
-  /** The linear kernels' Params of this chunk, one uniform per direction; rows are written per call. */
-  params: { linear: GPUBuffer; linearBackward: GPUBuffer };
 }
 
 export interface DeviceGroup {
@@ -76,13 +74,11 @@ export function uploadGroup(device: GPUDevice, label: string, g: GroupWeights, p
   for (let out0 = 0; out0 < g.outDim; out0 += per) {
     const out1 = Math.min(g.outDim, out0 + per);
     const name = per < g.outDim ? `${label} rows ${out0}–${out1}` : label;
-    const uniform = (direction: string) => device.createBuffer({ label: `${name} ${direction} params`, size: 32, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
     chunks.push({
       weight: uploadWeights(device, `${name} W (${precision})`, stackedRows(g.blocks, g.inDim, out0, out1), precision),
       bias: g.bias ? uploadWeights(device, `${name} bias`, stackedRows(g.bias, 1, out0, out1), 'f32') : zeros,
       out0,
       outCount: out1 - out0,
-      params: { linear: uniform('forward'), linearBackward: uniform('backward') },
     });
   }
   return { chunks, inDim: g.inDim, outDim: g.outDim };

@@ -8,6 +8,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { uploadUniform } from './run';
 
 export const OP_KERNELS = {
   rmsnorm: { reads: ['x', 'weight'], writes: ['y'] },
@@ -107,9 +108,7 @@ export function gridFor(workgroups: number): [number, number] {
  * and no submitted work uses it.
  */
 export function recordDispatch<K extends OpKernel>(device: GPUDevice, ops: OpPipelines, encoder: GPUCommandEncoder, kernel: K, params: ArrayBuffer, buffers: KernelBuffers<K>, workgroups: number): void {
-  const uniform = device.createBuffer({ label: `${kernel} params`, size: params.byteLength, usage: GPUBufferUsage.UNIFORM, mappedAtCreation: true });
-  new Uint8Array(uniform.getMappedRange()).set(new Uint8Array(params));
-  uniform.unmap();
+  const uniform = uploadUniform(device, `${kernel} params`, params);
   const { reads, writes } = OP_KERNELS[kernel];
   const named = buffers as Record<string, GPUBuffer>;
   const bindGroup = device.createBindGroup({

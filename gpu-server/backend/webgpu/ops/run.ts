@@ -16,6 +16,15 @@ export function uploadBuffer(device: GPUDevice, label: string, data: HostArray):
   return buffer;
 }
 
+/** A uniform buffer holding `data`, written at creation (so no queued write can reorder with a pending encoder). */
+export function uploadUniform(device: GPUDevice, label: string, data: Uint32Array | ArrayBuffer): GPUBuffer {
+  const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  const buffer = device.createBuffer({ label, size: Math.max(16, Math.ceil(bytes.byteLength / 16) * 16), usage: GPUBufferUsage.UNIFORM, mappedAtCreation: true });
+  new Uint8Array(buffer.getMappedRange()).set(bytes);
+  buffer.unmap();
+  return buffer;
+}
+
 /** An uninitialised (zeroed, as WebGPU guarantees) f32 storage buffer of n elements. */
 export function outputBuffer(device: GPUDevice, label: string, n: number): GPUBuffer {
   return device.createBuffer({ label, size: Math.max(4, 4 * n), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
