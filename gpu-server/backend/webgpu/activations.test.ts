@@ -12,6 +12,8 @@ import { randomModel, tinyConfig } from '../../../shared/model/random';
 import type { TapExchange } from '../../../shared/protocol/exchange';
 import { AdapterTaps, planFromAdapter } from '../../../shared/split/adapter-taps';
 import { Engine } from '../../engine';
+import { joinColumns, splitColumns } from '../../engine/columns';
+import { randomFloats } from '../../testing/numeric';
 import { createBackend } from '../index';
 import type { Backend } from '../types';
 import type { WebGpuBackend } from './index';
@@ -87,6 +89,19 @@ describe('webgpu: the engine\'s activations on the device', () => {
     asked.forEach((n, layer) => expect(answered[layer], `layer ${layer}`).toBe(n + 1));
     expect(submits() - before).toBe(2 * config.nLayers + 1);
     engine.close(session);
+  });
+
+  it('splits a fused output into its modules\' columns and joins them back as the host does', async () => {
+    const scope = gpu.activations.scope();
+    const rows = 3;
+    const widths = [4, 0, 6, 2];
+    const y = randomFloats(rows * 12, 8);
+    const parts = scope.splitColumns(scope.upload(y), rows, widths);
+    const want = splitColumns(y, rows, widths);
+    for (const [i, part] of parts.entries()) expect(await scope.read(part), `part ${i}`).toEqual(want[i]);
+    expect(await scope.read(scope.joinColumns(parts, rows))).toEqual(joinColumns(want, rows));
+    expect(() => scope.joinColumns([scope.zeros(5)], rows)).toThrow(/not a multiple of 3 rows/);
+    scope.release();
   });
 
   it('frees every tensor a step or a session made, training included', async () => {

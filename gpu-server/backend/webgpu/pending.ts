@@ -213,29 +213,28 @@ export class DeviceScope implements ActivationScope<DeviceTensor> {
   splitColumns(y: DeviceTensor, rows: number, widths: readonly number[]): DeviceTensor[] {
     const total = widths.reduce((s, w) => s + w, 0);
     expectLength('splitColumns', y, rows * total);
-    const parts = widths.map((w) => this.make('columns', rows * w));
-    this.copyColumns(rows, widths, (r, i, col) => [y.buffer, (r * total + col) * 4, parts[i].buffer, r * widths[i] * 4, widths[i] * 4]);
-    return parts;
+    let col = 0;
+    return widths.map((width) => {
+      const part = this.make('columns', rows * width);
+      if (width > 0) this.ops.copyColumns(this.work.encoder(), { src: y.buffer, dst: part.buffer }, rows, width, { stride: total, col }, { stride: width, col: 0 });
+      col += width;
+      return part;
+    });
   }
 
   joinColumns(parts: readonly DeviceTensor[], rows: number): DeviceTensor {
     const widths = parts.map((p) => p.length / rows);
+    widths.forEach((w, i) => {
+      if (!Number.isInteger(w)) throw new Error(`joinColumns: part ${i} has ${parts[i].length} elements, not a multiple of ${rows} rows`);
+    });
     const total = widths.reduce((s, w) => s + w, 0);
     const out = this.make('joined columns', rows * total);
-    this.copyColumns(rows, widths, (r, i, col) => [parts[i].buffer, r * widths[i] * 4, out.buffer, (r * total + col) * 4, widths[i] * 4]);
+    let col = 0;
+    parts.forEach((part, i) => {
+      if (widths[i] > 0) this.ops.copyColumns(this.work.encoder(), { src: part.buffer, dst: out.buffer }, rows, widths[i], { stride: widths[i], col: 0 }, { stride: total, col });
+      col += widths[i];
+    });
     return out;
-  }
-
-  /** One copy per row and part (a decode step has one row). */
-  private copyColumns(rows: number, widths: readonly number[], copy: (row: number, part: number, col: number) => [GPUBuffer, number, GPUBuffer, number, number]): void {
-    const encoder = this.work.encoder();
-    for (let r = 0; r < rows; r++) {
-      let col = 0;
-      widths.forEach((w, i) => {
-        if (w > 0) encoder.copyBufferToBuffer(...copy(r, i, col));
-        col += w;
-      });
-    }
   }
 
   rmsnorm(x: DeviceTensor, weight: Floats, rows: number, dim: number, eps: number): DeviceTensor {

@@ -76,6 +76,11 @@ export class WebGpuOps {
     this.dispatch(encoder, 'add', packParams([n]), io, Math.ceil(n / OP_WG));
   }
 
+  /** dst[r, dstCol…dstCol+width) = src[r, srcCol…srcCol+width) for r < rows (strides: the row widths) */
+  copyColumns(encoder: GPUCommandEncoder, io: KernelBuffers<'copy-columns'>, rows: number, width: number, src: { stride: number; col: number }, dst: { stride: number; col: number }): void {
+    this.dispatch(encoder, 'copy-columns', packParams([rows, width, src.stride, src.col, dst.stride, dst.col]), io, Math.ceil((rows * width) / OP_WG));
+  }
+
   /** out [rows, dim] = table [tableRows, dim] at ids [rows] (u32) */
   gather(encoder: GPUCommandEncoder, io: KernelBuffers<'gather'>, rows: number, dim: number, tableRows: number): void {
     this.dispatch(encoder, 'gather', packParams([rows, dim, tableRows]), io, Math.ceil((rows * dim) / OP_WG));

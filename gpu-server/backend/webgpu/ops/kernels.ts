@@ -20,6 +20,7 @@ export const OP_KERNELS = {
   'silu-mul': { reads: ['g', 'u'], writes: ['m'] },
   'silu-mul-backward': { reads: ['dm', 'g', 'u'], writes: ['dg', 'du'] },
   add: { reads: ['a', 'b'], writes: ['out'] },
+  'copy-columns': { reads: ['src'], writes: ['dst'] },
   gather: { reads: ['table', 'ids'], writes: ['out'] },
   softmax: { reads: ['logits'], writes: ['probs'] },
   'cross-entropy': { reads: ['logits', 'targets', 'mask'], writes: ['rowLoss'] },
