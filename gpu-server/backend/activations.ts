@@ -29,6 +29,8 @@ export interface ActivationScope<T> {
   adopt(t: T): T;
   /** Frees what the scope owns; its tensors must not be used again. */
   release(): void;
+  /** Frees what the scope owns except `keep` (a training step's trace, once its forward is done). */
+  retain(keep: readonly T[]): void;
 
   add(a: T, b: T): T;
   /** [a rows; b rows] */

@@ -19,6 +19,7 @@ export class HostScope implements ActivationScope<Float32Array> {
   write = (dst: Float32Array, src: Float32Array, at: number) => dst.set(src, at);
   adopt = (t: Float32Array) => t;
   release(): void {}
+  retain(): void {}
 
   add = (a: Float32Array, b: Float32Array) => add(a, b);
   concatRows = (a: Float32Array, b: Float32Array) => concatRows(a, b);

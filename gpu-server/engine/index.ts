@@ -148,6 +148,8 @@ export class Engine {
       const head = await this.trainingHead(ops, xf, targets, mask, n, opts.returnLogits);
       const dhFinal = ops.zeros(rows * dim);
       ops.write(dhFinal, ops.rmsnormBackward(head.dxf, hReal, this.model.weights.finalNorm, n, dim, rmsNormEps), session.promptTokens * dim);
+      // Only what backward reads stays: what the tenant is charged for (traceBytes).
+      ops.retain([...trace.flatMap((t) => [t.h, t.q, t.hMid, t.g, t.u]), dhFinal]);
       session.trace = { layers: trace, rows, dhFinal, scope: ops };
       session.traceBytes = traceBytes;
       return opts.returnLogits ? { loss: head.loss, lossTokens, logits: head.logits } : { loss: head.loss, lossTokens };

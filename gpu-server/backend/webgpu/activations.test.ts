@@ -110,7 +110,9 @@ describe('webgpu: the engine\'s activations on the device', () => {
     const trainer = engine.open(claims, { mode: 'training', maxContext: 16, taps: [] });
     const tokens = Int32Array.from([1, 2, 3, 4]);
     await engine.trainForward(trainer, noTaps, tokens, Int32Array.from([2, 3, 4, 5]), new Float32Array(4).fill(1), { returnLogits: false });
-    expect(gpu.activations.work.liveTensors).toBeGreaterThan(0); // the trace and the KV cache, kept for backward
+    // Kept for backward: K and V per layer, the trace (h, q, h', g, u per layer) and dL/dh at the top — nothing else.
+    await new Promise(setImmediate);
+    expect(gpu.activations.work.liveTensors).toBe(7 * config.nLayers + 1);
     await engine.trainBackward(trainer, noTaps);
     engine.close(trainer);
     await new Promise(setImmediate); // what was recorded on them is submitted a turn later at most

@@ -192,7 +192,15 @@ export class DeviceScope implements ActivationScope<DeviceTensor> {
   }
 
   release(): void {
-    for (const b of this.owned.splice(0)) this.work.retire(b);
+    this.retain([]);
+  }
+
+  retain(keep: readonly DeviceTensor[]): void {
+    const kept = new Set(keep.map((t) => t.buffer));
+    for (const b of this.owned.splice(0)) {
+      if (kept.has(b)) this.owned.push(b);
+      else this.work.retire(b);
+    }
     this.work.flushSoon();
   }
 
