@@ -5,7 +5,7 @@
  */
 import type { ModuleName, TapName } from '../../shared/adapters/taps';
 import { checkTensor, TapAnswerError, type BackwardTapAnswer } from '../../shared/protocol/exchange';
-import { joinGroup, type LayerTrace, type StepContext } from './forward';
+import { both, joinGroup, type LayerTrace, type StepContext } from './forward';
 import { moduleDims, TAP_GROUP } from '../../shared/model/dims';
 
 const unaskedDy0 = (layer: number, module: string) => new TapAnswerError(`layer ${layer} ${module}: a dL/dy0 was sent, but the module was sent no y0`);
@@ -43,7 +43,7 @@ async function groupBackward<T>(ctx: StepContext<T>, layer: number, tap: TapName
   } else {
     // No module was sent y0 (LoRA), so dL/dy0 = dL/dy: the frozen path's GEMM and the tenant's
     // backward are computed at once.
-    [dx, answer] = await Promise.all([ctx.batcher.linearBackward(layer, group, joinGroup(ctx, tap, rows, dy), rows, ops), exchange()]);
+    [dx, answer] = await both(ctx.batcher.linearBackward(layer, group, joinGroup(ctx, tap, rows, dy), rows, ops), exchange());
     const stray = Object.keys(answer.grads);
     if (stray.length > 0) throw unaskedDy0(layer, stray[0]);
   }

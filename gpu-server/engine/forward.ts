@@ -72,13 +72,25 @@ async function group<T>(ctx: StepContext<T>, layer: number, tap: TapName, x: T, 
   } else {
     // No module needs y0 (LoRA): the tenant's change and the frozen GEMM are computed at once.
     const hostX = await ops.read(x);
-    [outs, answer] = await Promise.all([frozen(), ctx.exchange.forward({ layer, tap, form: 'output', rows, x: hostX, y0: {} })]);
+    [outs, answer] = await both(frozen(), ctx.exchange.forward({ layer, tap, form: 'output', rows, x: hostX, y0: {} }));
   }
   for (const e of planned) {
     const delta = checkTensor(`layer ${layer} ${e.module} output change`, answer[e.module], rows * moduleDims(ctx.config, e.module).outDim);
     outs[e.module] = ops.add(outs[e.module]!, ops.upload(delta));
   }
   return outs;
+}
+
+/**
+ * Both results, once both have settled; the first failure otherwise. Unlike Promise.all it never
+ * leaves one in flight: a step that failed at its tap must not end (and free its activations)
+ * while its GEMM still waits in the batcher, about to be recorded on them.
+ */
+export async function both<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
+  const [ra, rb] = await Promise.allSettled([a, b]);
+  if (ra.status === 'rejected') throw ra.reason;
+  if (rb.status === 'rejected') throw rb.reason;
+  return [ra.value, rb.value];
 }
 
 /** h [rows, dim] at positions pos0… → h'' [rows, dim], appending K, V to the session's cache. */

@@ -89,12 +89,14 @@ export class Engine {
   /** Inference: appends tokens to the cache and samples the next token from the last row. */
   async infer(session: EngineSession, exchange: TapExchange, tokens: Int32Array, opts: { logprobs: number; returnLogits: boolean }): Promise<InferenceResult> {
     if (session.mode !== 'inference') throw new StepError('this is a training session: send targets and a loss mask');
-    const ops = this.activations.scope();
-    try {
-      return await this.inferIn(ops, session, exchange, tokens, opts);
-    } finally {
-      ops.release();
-    }
+    return session.step(async () => {
+      const ops = this.activations.scope();
+      try {
+        return await this.inferIn(ops, session, exchange, tokens, opts);
+      } finally {
+        ops.release();
+      }
+    });
   }
 
   private async inferIn(ops: ActivationScope<unknown>, session: EngineSession, exchange: TapExchange, tokens: Int32Array, opts: { logprobs: number; returnLogits: boolean }): Promise<InferenceResult> {
@@ -119,7 +121,7 @@ export class Engine {
   /** Training forward: one whole sequence from position 0 → mean masked loss; keeps what backward needs. */
   async trainForward(session: EngineSession, exchange: TapExchange, tokens: Int32Array, targets: Int32Array, mask: Float32Array, opts: { returnLogits: boolean }): Promise<{ loss: number; lossTokens: number; logits?: Float32Array }> {
     if (session.mode !== 'training') throw new StepError('this is an inference session: it takes no targets');
-    const { vocabSize, dim, rmsNormEps } = this.model.config;
+    const { vocabSize } = this.model.config;
     const n = tokens.length;
     if (targets.length !== n || mask.length !== n) throw new StepError(`${n} tokens but ${targets.length} targets and ${mask.length} mask entries`);
     for (const t of targets) if (t < 0 || t >= vocabSize) throw new StepError(`target id ${t} is outside the vocabulary [0, ${vocabSize})`);
@@ -140,19 +142,25 @@ export class Engine {
       throw new LimitError(`a training step of ${n} tokens keeps ${traceBytes} bytes of activations; the tenant uses ${used} of its ${limit}`);
     }
     session.kv.length = 0; // training steps are whole sequences
+    return session.step(() => this.trainForwardIn(session, exchange, tokens, targets, mask, rows, lossTokens, traceBytes, opts.returnLogits));
+  }
+
+  private async trainForwardIn(session: EngineSession, exchange: TapExchange, tokens: Int32Array, targets: Int32Array, mask: Float32Array, rows: number, lossTokens: number, traceBytes: number, returnLogits: boolean): Promise<{ loss: number; lossTokens: number; logits?: Float32Array }> {
+    const { dim, rmsNormEps } = this.model.config;
+    const n = tokens.length;
     // The step's activations stay in this scope until its backward (or the next forward, or close).
     const ops = this.activations.scope();
     try {
       const trace: LayerTrace<unknown>[] = [];
       const { xf, hReal } = await forwardStep(this.context(session, exchange, ops), tokens, trace);
-      const head = await this.trainingHead(ops, xf, targets, mask, n, opts.returnLogits);
+      const head = await this.trainingHead(ops, xf, targets, mask, n, returnLogits);
       const dhFinal = ops.zeros(rows * dim);
       ops.write(dhFinal, ops.rmsnormBackward(head.dxf, hReal, this.model.weights.finalNorm, n, dim, rmsNormEps), session.promptTokens * dim);
       // Only what backward reads stays: what the tenant is charged for (traceBytes).
       ops.retain([...trace.flatMap((t) => [t.h, t.q, t.hMid, t.g, t.u]), dhFinal]);
       session.trace = { layers: trace, rows, dhFinal, scope: ops };
       session.traceBytes = traceBytes;
-      return opts.returnLogits ? { loss: head.loss, lossTokens, logits: head.logits } : { loss: head.loss, lossTokens };
+      return returnLogits ? { loss: head.loss, lossTokens, logits: head.logits } : { loss: head.loss, lossTokens };
     } catch (e) {
       ops.release();
       throw e;
@@ -187,14 +195,16 @@ export class Engine {
   async trainBackward(session: EngineSession, exchange: TapExchange): Promise<Float32Array | undefined> {
     const trace = session.trace;
     if (!trace) throw new StepError('backward needs a training forward first');
-    const ops = this.activations.scope();
-    try {
-      const dEmb = await backwardStep(this.context(session, exchange, ops), trace.dhFinal, trace.layers, trace.rows);
-      return session.promptTokens > 0 ? (await ops.read(ops.slice(dEmb, 0, session.promptTokens * this.model.config.dim))).slice() : undefined;
-    } finally {
-      ops.release();
-      session.dropTrace();
-    }
+    return session.step(async () => {
+      const ops = this.activations.scope();
+      try {
+        const dEmb = await backwardStep(this.context(session, exchange, ops), trace.dhFinal, trace.layers, trace.rows);
+        return session.promptTokens > 0 ? (await ops.read(ops.slice(dEmb, 0, session.promptTokens * this.model.config.dim))).slice() : undefined;
+      } finally {
+        ops.release();
+        session.dropTrace();
+      }
+    });
   }
 }
 

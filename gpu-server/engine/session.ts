@@ -64,6 +64,25 @@ export class EngineSession<T = unknown> {
     this.sampler = new Sampler(opts.sampling ?? { temperature: 0 });
   }
 
+  private steps = 0;
+  private closed = false;
+
+  /**
+   * Runs one of the session's steps. A session closed meanwhile (its client gone) is freed when
+   * the step has unwound, not under it: on a device, ops the step records after the close would
+   * name buffers already destroyed.
+   */
+  async step<R>(run: () => Promise<R>): Promise<R> {
+    if (this.closed) throw new PlanError('the session is closed');
+    this.steps++;
+    try {
+      return await run();
+    } finally {
+      this.steps--;
+      if (this.closed && this.steps === 0) this.free();
+    }
+  }
+
   /** Drops the training trace, if any, and frees its activations. */
   dropTrace(): void {
     this.trace?.scope.release();
@@ -71,8 +90,13 @@ export class EngineSession<T = unknown> {
     this.traceBytes = 0;
   }
 
-  /** Frees everything the session holds. */
+  /** Frees everything the session holds, now or when the step in flight ends. */
   release(): void {
+    this.closed = true;
+    if (this.steps === 0) this.free();
+  }
+
+  private free(): void {
     this.dropTrace();
     this.memory.release();
   }

@@ -11,6 +11,7 @@ import { PROTOCOL_VERSION, ServerMessageSchema, type ErrorCode, type TapPlanEntr
 import { SplitSession } from '../../shared/split';
 import { createBackend } from '../backend';
 import type { Backend } from '../backend/types';
+import { WebGpuBackend } from '../backend/webgpu/index';
 import { Engine } from '../engine';
 import { testAdapters, testToken, TEST_SECRET } from '../testing/fixtures';
 import { Connection } from './index';
@@ -377,13 +378,14 @@ const scenarios: Record<string, () => Promise<void>> = {
   },
 };
 
-describe('bad input ends only its own session', () => {
+// webgpu (lavapipe) too: its activations live on the device, where a failed step must free its tensors itself.
+describe.each(['reference', 'webgpu'] as const)('bad input ends only its own session (%s backend)', (kind) => {
   let survivor: SplitSession;
   const survivorTokens: number[] = [];
   const prompt = [1, 5, 9, 2, 30];
 
   beforeAll(async () => {
-    backend = await createBackend(model, 'reference');
+    backend = await createBackend(model, kind, { weights: 'f32' });
     engine = new Engine(model, backend, { maxBatchRows: 256 });
     const [client, server] = channelPair();
     new Connection(server, { engine, secret: TEST_SECRET, maxFrameBytes: 1 << 20, usedTokens });
@@ -432,5 +434,7 @@ describe('bad input ends only its own session', () => {
     survivor.close();
     await new Promise((r) => setTimeout(r, 0));
     expect(engine.sessions.size).toBe(0);
+    // Every tensor of every failed step and closed session is gone from the device.
+    if (backend instanceof WebGpuBackend) expect(backend.activations.work.liveTensors).toBe(0);
   });
 });

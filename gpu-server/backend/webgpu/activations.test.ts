@@ -91,6 +91,35 @@ describe('webgpu: the engine\'s activations on the device', () => {
     engine.close(session);
   });
 
+  it('a session closed while its step waits at a tap is freed when the step ends, not under it', async () => {
+    const lora = createLora({ modelConfig: config, r: 2, alpha: 4, targetModules: ['q_proj', 'v_proj'], seed: 5 });
+    const taps = new AdapterTaps(lora, config, false);
+    let asked!: () => void;
+    const question = new Promise<void>((resolve) => (asked = resolve));
+    let answer!: () => void;
+    const answered = new Promise<void>((resolve) => (answer = resolve));
+    const exchange: TapExchange = {
+      async forward(tap) {
+        asked();
+        await answered;
+        return taps.forward(tap, TAP_GROUP[tap.tap].modules.filter((m) => lora.module(tap.layer, m)));
+      },
+      backward: () => Promise.reject(new Error('inference has no backward')),
+    };
+    const engine = new Engine(model, gpu, { maxBatchRows: 256 });
+    const session = engine.open(claims, { mode: 'inference', maxContext: 32, taps: planFromAdapter(lora, config) });
+    const step = engine.infer(session, exchange, Int32Array.of(3, 4), { logprobs: 0, returnLogits: false });
+    await question;
+    engine.close(session); // the client went away; the step goes on to write K/V and attend
+    answer();
+    await step;
+    // The device is still usable, and nothing of the closed session is left.
+    const { tokens } = await decodeAll(engine, 1, submits);
+    expect(tokens).toHaveLength(prompts.length);
+    await new Promise(setImmediate);
+    expect(gpu.activations.work.liveTensors).toBe(0);
+  });
+
   it('splits a fused output into its modules\' columns and joins them back as the host does', async () => {
     const scope = gpu.activations.scope();
     const rows = 3;
