@@ -6,7 +6,7 @@
  */
 import type { Floats } from '../../shared/model/types';
 import { add, concatRows, rmsnorm, rmsnormBackward, ropeBackward, siluMul, siluMulBackward } from '../../shared/reference/ops';
-import { joinColumns, splitColumns } from '../engine/columns';
+import { joinColumns, splitColumns } from './columns';
 import type { ActivationAttentionBackwardCall, ActivationAttentionCall, ActivationBackend, ActivationScope } from './activations';
 import { ropeF32 } from './fastops';
 import type { Backend, WeightGroup } from './types';

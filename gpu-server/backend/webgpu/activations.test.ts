@@ -12,7 +12,7 @@ import { randomModel, tinyConfig } from '../../../shared/model/random';
 import type { TapExchange } from '../../../shared/protocol/exchange';
 import { AdapterTaps, planFromAdapter } from '../../../shared/split/adapter-taps';
 import { Engine } from '../../engine';
-import { joinColumns, splitColumns } from '../../engine/columns';
+import { joinColumns, splitColumns } from '../columns';
 import { randomFloats } from '../../testing/numeric';
 import { createBackend } from '../index';
 import type { Backend } from '../types';
