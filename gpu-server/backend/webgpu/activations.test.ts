@@ -120,6 +120,20 @@ describe('webgpu: the engine\'s activations on the device', () => {
     expect(gpu.activations.work.liveTensors).toBe(0);
   });
 
+  it('recycles buffers only once the work recorded on them is submitted, and hands out zeros cleared', async () => {
+    const first = gpu.activations.scope();
+    const x = first.upload(Float32Array.of(1, 2, 3));
+    const doubled = gpu.activations.scope();
+    const y = doubled.add(x, x); // recorded, not yet submitted
+    first.release(); // x's buffer must not be handed out again before that submit
+    const other = gpu.activations.scope();
+    other.upload(Float32Array.of(9, 9, 9)); // the same size: would take x's buffer and overwrite it first
+    expect([...(await doubled.read(y))]).toEqual([2, 4, 6]);
+    other.release(); // its buffer, holding 9s, back in the pool: zeros of that size must still be zeros
+    expect([...(await doubled.read(doubled.zeros(3)))]).toEqual([0, 0, 0]);
+    doubled.release();
+  });
+
   it('splits a fused output into its modules\' columns and joins them back as the host does', async () => {
     const scope = gpu.activations.scope();
     const rows = 3;

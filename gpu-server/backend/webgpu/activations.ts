@@ -15,27 +15,30 @@ import type { ActivationAttentionBackwardCall, ActivationAttentionCall, Activati
 import type { WeightGroup } from '../types';
 import { DeviceScope, DeviceTensor, expectLength, PendingWork } from './pending';
 import type { WebGpuOps } from './ops/index';
+import type { UniformSource } from './ops/kernels';
 import { checkTrainingHead } from '../head';
 
 /** What the backend records for these activations: a linear op of a weight group, and the training head. */
 export interface LinearRecorder {
   /** Output elements of one call, after checking the input; throws on a bad call. */
   check(op: 'linear' | 'linearBackward', layer: number, group: WeightGroup, inputLength: number, rows: number): number;
-  record(encoder: GPUCommandEncoder, op: 'linear' | 'linearBackward', layer: number, group: WeightGroup, input: GPUBuffer, output: GPUBuffer, rows: number): void;
+  record(encoder: GPUCommandEncoder, op: 'linear' | 'linearBackward', layer: number, group: WeightGroup, input: GPUBuffer, output: GPUBuffer, rows: number, uniforms: UniformSource): void;
   /** Throws when the backend is disposed or its device lost. */
   checkUsable(): void;
 }
 
 export class DeviceActivations implements ActivationBackend<DeviceTensor> {
   readonly work: PendingWork;
+  private readonly ops: WebGpuOps;
 
   constructor(
     device: GPUDevice,
-    private readonly ops: WebGpuOps,
+    ops: WebGpuOps,
     private readonly linears: LinearRecorder,
     private readonly config: ModelConfig,
   ) {
     this.work = new PendingWork(device, () => linears.checkUsable());
+    this.ops = ops.withUniforms(this.work.uniform);
   }
 
   scope(): DeviceScope {
@@ -55,7 +58,7 @@ export class DeviceActivations implements ActivationBackend<DeviceTensor> {
       this.linears.checkUsable();
       const n = this.linears.check(op, layer, group, input.length, rows);
       const out = this.work.tensor(`${op} ${group} out`, n);
-      if (rows > 0) this.linears.record(this.work.encoder(), op, layer, group, input.buffer, out.buffer, rows);
+      if (rows > 0) this.linears.record(this.work.encoder(), op, layer, group, input.buffer, out.buffer, rows, this.work.uniform);
       return Promise.resolve(out);
     } catch (e) {
       return Promise.reject(e);

@@ -33,9 +33,9 @@ import { choosePrecision, requestDevice, type WeightPrecision, type WeightPrecis
 import { createKernels, dispatchFor, KERNEL_NEEDS, type Kernels } from './kernels';
 import { Serial } from '../serial';
 import { KvMirrors } from './kv-mirror';
-import { OP_NEEDS } from './ops/kernels';
 import { opsFor, type WebGpuOps } from './ops/index';
-import { outputBuffer, uploadBuffer, uploadUniform } from './ops/run';
+import { outputBuffer, uploadBuffer } from './ops/run';
+import { freshUniforms, OP_NEEDS, type UniformSource } from './ops/kernels';
 import { uploadGroup, weightBytes, type DeviceGroup } from './weights';
 import { DeviceActivations } from './activations';
 
@@ -88,7 +88,7 @@ export class WebGpuBackend implements Backend {
           this.checkSize(op, group, length * 4, rows, this.group(layer, group));
           return rows * (op === 'linear' ? shape.outDim : shape.inDim);
         },
-        record: (encoder, op, layer, group, input, output, rows) => this.recordLinear(encoder, op, this.group(layer, group), input, output, rows),
+        record: (encoder, op, layer, group, input, output, rows, uniforms) => this.recordLinear(encoder, op, this.group(layer, group), input, output, rows, uniforms),
         checkUsable: () => this.checkUsable(),
       },
       config,
@@ -245,13 +245,13 @@ export class WebGpuBackend implements Backend {
   /**
    * Records one linear op of group g into the encoder: a dispatch per chunk (one for a group that
    * fits a binding), each placing its outputs by offset; backward chunks after the first add
-   * into dx. Each dispatch gets its params in a fresh uniform (as ops/kernels.ts recordDispatch),
-   * so one encoder may hold any number of linear ops before its submit.
+   * into dx. Each dispatch gets its params in a uniform of its own (as ops/kernels.ts
+   * recordDispatch), so one encoder may hold any number of linear ops before its submit.
    */
-  private recordLinear(encoder: GPUCommandEncoder, op: Op, g: DeviceGroup, input: GPUBuffer, output: GPUBuffer, rows: number): void {
+  private recordLinear(encoder: GPUCommandEncoder, op: Op, g: DeviceGroup, input: GPUBuffer, output: GPUBuffer, rows: number, uniforms: UniformSource = freshUniforms(this.device)): void {
     g.chunks.forEach((c, i) => {
       const accumulate = op === 'linearBackward' && i > 0 ? 1 : 0;
-      const params = uploadUniform(this.device, `${op} params`, new Uint32Array([rows, g.inDim, c.outCount, g.outDim, c.out0, accumulate, 0, 0]));
+      const params = uniforms(`${op} params`, new Uint32Array([rows, g.inDim, c.outCount, g.outDim, c.out0, accumulate, 0, 0]));
       const { kernel, grid } = dispatchFor(op, rows, g.inDim, c.outCount);
       const bindGroup = this.device.createBindGroup({
         label: `${kernel} call`,

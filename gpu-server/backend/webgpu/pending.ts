@@ -1,9 +1,14 @@
 /**
  * Device tensors, the one pending command encoder they are recorded into, and the scopes that
- * own them (../activations.ts). Buffers are destroyed when their scope is released — at once if
- * nothing recorded waits, else right after the next submit (Dawn keeps a destroyed buffer's
- * memory until the submitted work that uses it is done; a buffer destroyed before the submit
- * would fail it).
+ * own them (../activations.ts).
+ *
+ * Buffers are recycled, not made per op: a decode step of one session makes ~30 tensors and ~12
+ * dispatch params per layer, and creating each (~4 µs on lavapipe, plus its garbage) cost more
+ * host time than the step's ops. A released tensor's buffer goes back to a pool of its byte size
+ * at once if nothing recorded waits, else right after the next submit — queue order then puts
+ * any reuse after the work that read it; reusing it inside the same encoder would not be safe.
+ * Params uniforms likewise: each dispatch gets its own, written with queue.writeBuffer (queued
+ * before the submit that runs it) and pooled again after that submit.
  */
 import type { Floats } from '../../../shared/model/types';
 import type { ActivationScope } from '../activations';
@@ -26,9 +31,16 @@ export function expectLength(what: string, t: DeviceTensor, n: number): void {
   if (t.length !== n) throw new Error(`${what}: ${t.length} elements, expected ${n}`);
 }
 
+/** Free buffers kept per byte size at most; more are destroyed. */
+const POOL_DEPTH = 256;
+
 export class PendingWork {
   private pending: GPUCommandEncoder | undefined;
+  /** Buffers freed while work was recorded: pooled again after the next submit. */
   private retired: GPUBuffer[] = [];
+  private readonly storagePool = new Map<number, GPUBuffer[]>();
+  private readonly uniformPool = new Map<number, GPUBuffer[]>();
+  private readonly uniforms = new Set<GPUBuffer>();
   private failure: string | undefined;
   /** The submit that reads recorded in this turn wait for (one for all of them). */
   private soon: Promise<string | undefined> | undefined;
@@ -52,15 +64,39 @@ export class PendingWork {
     return this.pending;
   }
 
-  /** A fresh zeroed tensor of n elements, owned by nobody yet. */
+  /** A tensor of n elements, owned by nobody yet, for an op to write whole: its contents are stale. */
   tensor(label: string, n: number): DeviceTensor {
-    return this.track(new DeviceTensor(outputBuffer(this.device, label, n), n));
+    const buffer = this.storagePool.get(Math.max(4, 4 * n))?.pop() ?? outputBuffer(this.device, label, n);
+    return this.track(new DeviceTensor(buffer, n));
   }
 
-  /** Host values in a fresh tensor (written at creation: no queued write to order against the encoder). */
-  upload(label: string, x: Float32Array | Uint32Array): DeviceTensor {
-    return this.track(new DeviceTensor(uploadBuffer(this.device, label, x), x.length));
+  /** A tensor of n zeros (cleared by the pending encoder, before what is recorded next). */
+  zeros(label: string, n: number): DeviceTensor {
+    const t = this.tensor(label, n);
+    this.encoder().clearBuffer(t.buffer);
+    return t;
   }
+
+  /** Host values in a tensor (queue.writeBuffer: queued before the submit of what reads it). */
+  upload(label: string, x: Float32Array | Uint32Array): DeviceTensor {
+    const t = this.tensor(label, x.length);
+    if (x.length > 0) this.device.queue.writeBuffer(t.buffer, 0, x.buffer, x.byteOffset, x.byteLength);
+    return t;
+  }
+
+  /** A dispatch's params (a UniformSource): a uniform of its own until the next submit. */
+  readonly uniform = (label: string, params: ArrayBuffer | Uint32Array): GPUBuffer => {
+    const size = Math.max(16, Math.ceil(params.byteLength / 16) * 16);
+    let buffer = this.uniformPool.get(size)?.pop();
+    if (!buffer) {
+      buffer = this.device.createBuffer({ label: 'dispatch params', size, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+      this.uniforms.add(buffer);
+    }
+    this.device.queue.writeBuffer(buffer, 0, params instanceof ArrayBuffer ? params : params.buffer, params instanceof ArrayBuffer ? 0 : params.byteOffset, params.byteLength);
+    this.encoder(); // the uniform goes back to the pool after the submit of the encoder that uses it
+    this.retired.push(buffer);
+    return buffer;
+  };
 
   private track(t: DeviceTensor): DeviceTensor {
     this.live.add(t.buffer);
@@ -81,10 +117,10 @@ export class PendingWork {
     return buffer;
   }
 
-  /** Destroys the buffer now, or right after the next submit if work is recorded (it may use the buffer). */
+  /** Pools the buffer now, or right after the next submit if work is recorded (it may use the buffer). */
   retire(buffer: GPUBuffer): void {
     if (this.pending) this.retired.push(buffer);
-    else this.destroy(buffer);
+    else this.recycle(buffer);
   }
 
   /** Makes sure what waits for a submit gets one within a turn (a step that ends without reading). */
@@ -92,8 +128,13 @@ export class PendingWork {
     if (this.pending) void this.submitSoon();
   }
 
-  private destroy(buffer: GPUBuffer): void {
+  private recycle(buffer: GPUBuffer): void {
     this.live.delete(buffer);
+    const pools = this.uniforms.has(buffer) ? this.uniformPool : this.storagePool;
+    let pool = pools.get(buffer.size);
+    if (!pool) pools.set(buffer.size, (pool = []));
+    if (pool.length < POOL_DEPTH) return void pool.push(buffer);
+    this.uniforms.delete(buffer);
     buffer.destroy();
   }
 
@@ -109,7 +150,7 @@ export class PendingWork {
       if (e) this.failure ??= e.message;
       return e?.message;
     });
-    for (const b of this.retired.splice(0)) this.destroy(b);
+    for (const b of this.retired.splice(0)) this.recycle(b);
     return error;
   }
 
@@ -171,7 +212,7 @@ export class DeviceScope implements ActivationScope<DeviceTensor> {
   }
 
   zeros(n: number): DeviceTensor {
-    return this.make('zeros', n);
+    return this.adopt(this.work.zeros('zeros', n));
   }
 
   slice(t: DeviceTensor, from: number, to: number): DeviceTensor {

@@ -11,21 +11,24 @@
  */
 import type { AttentionShape } from '../../../../shared/reference/ops';
 import { requestDevice } from '../device';
-import { createOpPipelines, MAX_HEAD_DIM, OP_NEEDS, OP_WG, packParams, recordDispatch, type KernelBuffers, type OpKernel, type OpPipelines } from './kernels';
+import { createOpPipelines, freshUniforms, MAX_HEAD_DIM, OP_NEEDS, OP_WG, packParams, recordDispatch, type KernelBuffers, type OpKernel, type OpPipelines, type UniformSource } from './kernels';
 import { RopeTables } from './rope-table';
 
 export class WebGpuOps {
-  private readonly ropeTables: RopeTables;
-
   private constructor(
     readonly device: GPUDevice,
     private readonly pipelines: OpPipelines,
-  ) {
-    this.ropeTables = new RopeTables(device);
-  }
+    private readonly ropeTables: RopeTables,
+    private readonly uniforms: UniformSource,
+  ) {}
 
   static async create(device: GPUDevice): Promise<WebGpuOps> {
-    return new WebGpuOps(device, await createOpPipelines(device));
+    return new WebGpuOps(device, await createOpPipelines(device), new RopeTables(device), freshUniforms(device));
+  }
+
+  /** The same ops, their params in uniforms from `uniforms` (the device activations' pool). */
+  withUniforms(uniforms: UniformSource): WebGpuOps {
+    return new WebGpuOps(this.device, this.pipelines, this.ropeTables, uniforms);
   }
 
   /** y [rows, dim] = rmsnorm(x [rows, dim]) ⊙ weight [dim] */
@@ -110,7 +113,7 @@ export class WebGpuOps {
   }
 
   private dispatch<K extends OpKernel>(encoder: GPUCommandEncoder, kernel: K, params: ArrayBuffer, io: KernelBuffers<K>, workgroups: number): void {
-    recordDispatch(this.device, this.pipelines, encoder, kernel, params, io, workgroups);
+    recordDispatch(this.device, this.pipelines, encoder, kernel, params, io, workgroups, this.uniforms);
   }
 
   /** A per-call buffer between two dispatches of one op (≥ 4 bytes: zero-sized bindings are invalid). */

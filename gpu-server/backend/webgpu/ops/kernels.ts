@@ -101,15 +101,22 @@ export function gridFor(workgroups: number): [number, number] {
   return [x, y];
 }
 
+/** Where a dispatch's params go: a uniform buffer holding them, used by nothing else until the encoder's submit. */
+export type UniformSource = (label: string, params: ArrayBuffer | Uint32Array) => GPUBuffer;
+
+/** A fresh uniform per dispatch, written at creation; Dawn frees it once it is garbage-collected and no submitted work uses it. */
+export const freshUniforms =
+  (device: GPUDevice): UniformSource =>
+  (label, params) =>
+    uploadUniform(device, label, params);
+
 /**
  * Records one dispatch of `kernel` into `encoder`, in its own compute pass, with its params in a
- * fresh uniform buffer: the encoder may hold many dispatches before one submit, each with its
- * own params, which one shared buffer rewritten per call could not give. The buffer is not
- * destroyed here (the encoder is not submitted yet); Dawn frees it once it is garbage-collected
- * and no submitted work uses it.
+ * uniform of its own: the encoder may hold many dispatches before one submit, each with its own
+ * params, which one shared buffer rewritten per call could not give.
  */
-export function recordDispatch<K extends OpKernel>(device: GPUDevice, ops: OpPipelines, encoder: GPUCommandEncoder, kernel: K, params: ArrayBuffer, buffers: KernelBuffers<K>, workgroups: number): void {
-  const uniform = uploadUniform(device, `${kernel} params`, params);
+export function recordDispatch<K extends OpKernel>(device: GPUDevice, ops: OpPipelines, encoder: GPUCommandEncoder, kernel: K, params: ArrayBuffer, buffers: KernelBuffers<K>, workgroups: number, uniforms: UniformSource = freshUniforms(device)): void {
+  const uniform = uniforms(`${kernel} params`, params);
   const { reads, writes } = OP_KERNELS[kernel];
   const named = buffers as Record<string, GPUBuffer>;
   const bindGroup = device.createBindGroup({
