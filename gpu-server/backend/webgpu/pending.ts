@@ -31,8 +31,8 @@ export function expectLength(what: string, t: DeviceTensor, n: number): void {
   if (t.length !== n) throw new Error(`${what}: ${t.length} elements, expected ${n}`);
 }
 
-/** Free buffers kept per byte size at most; more are destroyed. */
-const POOL_DEPTH = 256;
+/** Bytes of free buffers kept for reuse at most; past it a freed buffer is destroyed. */
+const POOL_BYTES = 256 * 2 ** 20;
 
 export class PendingWork {
   private pending: GPUCommandEncoder | undefined;
@@ -41,6 +41,7 @@ export class PendingWork {
   private readonly storagePool = new Map<number, GPUBuffer[]>();
   private readonly uniformPool = new Map<number, GPUBuffer[]>();
   private readonly uniforms = new Set<GPUBuffer>();
+  private pooledBytes = 0;
   private failure: string | undefined;
   /** The submit that reads recorded in this turn wait for (one for all of them). */
   private soon: Promise<string | undefined> | undefined;
@@ -66,7 +67,7 @@ export class PendingWork {
 
   /** A tensor of n elements, owned by nobody yet, for an op to write whole: its contents are stale. */
   tensor(label: string, n: number): DeviceTensor {
-    const buffer = this.storagePool.get(Math.max(4, 4 * n))?.pop() ?? outputBuffer(this.device, label, n);
+    const buffer = this.fromPool(this.storagePool, Math.max(4, 4 * n)) ?? outputBuffer(this.device, label, n);
     return this.track(new DeviceTensor(buffer, n));
   }
 
@@ -87,7 +88,7 @@ export class PendingWork {
   /** A dispatch's params (a UniformSource): a uniform of its own until the next submit. */
   readonly uniform = (label: string, params: ArrayBuffer | Uint32Array): GPUBuffer => {
     const size = Math.max(16, Math.ceil(params.byteLength / 16) * 16);
-    let buffer = this.uniformPool.get(size)?.pop();
+    let buffer = this.fromPool(this.uniformPool, size);
     if (!buffer) {
       buffer = this.device.createBuffer({ label: 'dispatch params', size, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
       this.uniforms.add(buffer);
@@ -128,14 +129,23 @@ export class PendingWork {
     if (this.pending) void this.submitSoon();
   }
 
+  private fromPool(pools: Map<number, GPUBuffer[]>, size: number): GPUBuffer | undefined {
+    const buffer = pools.get(size)?.pop();
+    if (buffer) this.pooledBytes -= size;
+    return buffer;
+  }
+
   private recycle(buffer: GPUBuffer): void {
     this.live.delete(buffer);
+    if (this.pooledBytes + buffer.size > POOL_BYTES) {
+      this.uniforms.delete(buffer);
+      return buffer.destroy();
+    }
     const pools = this.uniforms.has(buffer) ? this.uniformPool : this.storagePool;
     let pool = pools.get(buffer.size);
     if (!pool) pools.set(buffer.size, (pool = []));
-    if (pool.length < POOL_DEPTH) return void pool.push(buffer);
-    this.uniforms.delete(buffer);
-    buffer.destroy();
+    pool.push(buffer);
+    this.pooledBytes += buffer.size;
   }
 
   /** Submits what is recorded, if anything; resolves to the validation error's message, if one. */
