@@ -37,7 +37,7 @@ describe('bench kernels', () => {
     }
 
     const ops = r.ops.map((o) => o.op);
-    expect(ops).toEqual(['rmsnorm', 'rmsnorm backward', 'rope', 'attention', 'attention', 'attention backward', 'silu·mul', 'silu·mul backward', 'residual add', 'embedding gather', 'softmax', 'cross-entropy', 'cross-entropy backward']);
+    expect(ops).toEqual(['rmsnorm', 'rmsnorm backward', 'rope', 'column split (qkv)', 'attention', 'attention', 'attention backward', 'silu·mul', 'silu·mul backward', 'residual add', 'embedding gather', 'softmax', 'cross-entropy', 'cross-entropy backward']);
     for (const o of r.ops) {
       const expected = [...(kinds.includes('webgpu') ? ['webgpu'] : []), 'reference', ...(['rope', 'attention', 'attention backward', 'cross-entropy backward'].includes(o.op) ? ['cpu'] : [])];
       expect(Object.keys(o.rate).sort(), o.op).toEqual(expected.sort());

@@ -13,6 +13,7 @@
  * make 10·headDim.
  */
 import { ropeF32 } from '../../../gpu-server/backend/fastops';
+import { splitColumns } from '../../../gpu-server/backend/columns';
 import type { Backend } from '../../../gpu-server/backend/types';
 import { crossEntropyWithGradient } from '../../../gpu-server/backend/loss';
 import type { WebGpuOps } from '../../../gpu-server/backend/webgpu/ops/index';
@@ -88,6 +89,23 @@ export function opCases(model: Model, rows: number, context: number, cpu: Backen
     };
   };
 
+  // A qkv output [rows, q | k | v] split into its modules, as the engine does after every qkv GEMM.
+  const widths = [qDim, nKvHeads * headDim, nKvHeads * headDim];
+  const fusedWidth = widths.reduce((a, w) => a + w, 0);
+  const qkv = noise(rows * fusedWidth, 11);
+  const splitCase: OpCase = {
+    op: 'column split (qkv)', shape: `${rows}×${fusedWidth} → ${widths.join('+')}`, unit: 'GB/s', work: 4 * 2 * qkv.length,
+    inputs: { qkv }, outputs: { q: rows * widths[0], k: rows * widths[1], v: rows * widths[2] },
+    webgpu: (ops, e, b) => {
+      let col = 0;
+      (['q', 'k', 'v'] as const).forEach((name, i) => {
+        ops.copyColumns(e, { src: b.qkv, dst: b[name] }, rows, widths[i], { stride: fusedWidth, col }, { stride: widths[i], col: 0 });
+        col += widths[i];
+      });
+    },
+    reference: () => splitColumns(qkv, rows, widths),
+  };
+
   const rd = `${rows}×${dim}`;
   const rh = `${rows}×${hiddenDim}`;
   const rv = `${rows}×${vocab}`;
@@ -111,6 +129,7 @@ export function opCases(model: Model, rows: number, context: number, cpu: Backen
       reference: () => ref.rope(q, rows, nHeads, headDim, context - rows, theta),
       cpu: () => ropeF32(q, rows, nHeads, headDim, context - rows, theta),
     },
+    splitCase,
     attentionCase(1, false),
     attentionCase(rows, false),
     attentionCase(rows, true),
