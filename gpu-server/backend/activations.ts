@@ -65,7 +65,13 @@ export interface ActivationBackend<T> {
   /** A session's attention over its own K/V cache: per session, nothing to share. */
   attention(call: ActivationAttentionCall<T>): Promise<T>;
   attentionBackward(call: ActivationAttentionBackwardCall<T>): Promise<{ dq: T; dk: T; dv: T }>;
-  /** Backend.trainingHead on activations, where the backend has it. */
+  /**
+   * Optional: a training step's head (head.ts) as one op — xf [rows, dim] after the final norm,
+   * targets and a 0/1 mask [rows] → the masked mean cross-entropy and dL/dxf [rows, dim] (and
+   * the logits when asked) — where the backend keeps the [rows, vocab] tensors on its device.
+   * Without it the engine composes the head from the batcher's lmHead GEMMs (composedTrainingHead),
+   * which lets training sessions share them.
+   */
   trainingHead?(xf: T, targets: Int32Array, mask: Float32Array, rows: number, returnLogits: boolean): Promise<{ loss: number; dxf: T; logits?: Float32Array }>;
   /** Several sessions' rows stacked for one op: unowned, freed with `retire`. */
   stackRows(parts: readonly T[]): T;

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomModel, tinyConfig } from '../../shared/model/random';
 import { crossEntropy, crossEntropyBackward, linear, linearBackward } from '../../shared/reference/ops';
 import { expectCloseToScale, randomFloats } from '../testing/numeric';
-import { composedTrainingHead } from './head';
+import { backendTrainingHead } from '../testing/head';
 import { createBackend } from './index';
 import type { Backend } from './types';
 
@@ -28,11 +28,10 @@ function reference(xf: Float32Array, targets: Int32Array, mask: Float32Array, ro
 describe.each(['reference', 'cpu', 'webgpu'] as const)('trainingHead (%s backend)', (kind) => {
   let backend: Backend;
   // The backend's own op where it has one (webgpu), else the composition the engine runs.
-  const runHead = (xf: Float32Array, targets: Int32Array, mask: Float32Array, rows: number, returnLogits: boolean) =>
-    backend.trainingHead ? backend.trainingHead(xf, targets, mask, rows, returnLogits) : composedTrainingHead(backend, config, xf, targets, mask, rows, returnLogits);
+  const runHead = (xf: Float32Array, targets: Int32Array, mask: Float32Array, rows: number, returnLogits: boolean) => backendTrainingHead(backend, config, xf, targets, mask, rows, returnLogits);
   beforeAll(async () => {
     backend = await createBackend(model, kind, { weights: 'f32', threads: 1 });
-    expect(backend.trainingHead !== undefined).toBe(kind === 'webgpu');
+    expect(backend.activations?.trainingHead !== undefined).toBe(kind === 'webgpu');
   });
   afterAll(() => backend?.dispose());
 

@@ -54,11 +54,6 @@ export class HostActivations implements ActivationBackend<Float32Array> {
     return this.backend.attentionBackward(dOut, q, k, v, shape);
   }
 
-  get trainingHead() {
-    const head = this.backend.trainingHead;
-    return head && ((xf: Float32Array, targets: Int32Array, mask: Float32Array, rows: number, returnLogits: boolean) => head.call(this.backend, xf, targets, mask, rows, returnLogits));
-  }
-
   stackRows(parts: readonly Float32Array[]): Float32Array {
     if (parts.length === 1) return parts[0];
     const x = new Float32Array(parts.reduce((n, p) => n + p.length, 0));

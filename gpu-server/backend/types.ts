@@ -14,7 +14,6 @@
  * [rows × rows × headDim] products per head); it runs per session, over the session's own K/V.
  */
 import type { AttentionShape } from '../../shared/reference/ops';
-import type { TrainingHead } from './head';
 import type { ActivationBackend } from './activations';
 
 export const WEIGHT_GROUPS = ['qkv', 'o', 'gateup', 'down', 'lmHead'] as const;
@@ -42,14 +41,6 @@ export interface Backend {
   attention(q: Float32Array, k: Float32Array, v: Float32Array, shape: AttentionShape): Promise<Float32Array>;
   /** Its backward, probabilities recomputed: dq [rows, nHeads·headDim], dk and dv [pos0 + rows, nKvHeads·headDim]. */
   attentionBackward(dOut: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, shape: AttentionShape): Promise<AttentionGradients>;
-  /**
-   * Optional: a training step's head (head.ts) as one op — xf [rows, dim] after the final norm,
-   * targets and a 0/1 mask [rows] → the masked mean cross-entropy and dL/dxf [rows, dim] (and
-   * the logits when asked) — so a device backend keeps the [rows, vocab] tensors on the device.
-   * Without it the engine composes the head from the batcher's lmHead GEMMs (composedTrainingHead),
-   * which lets training sessions share them.
-   */
-  trainingHead?(xf: Float32Array, targets: Int32Array, mask: Float32Array, rows: number, returnLogits: boolean): Promise<TrainingHead>;
   /**
    * Optional: the engine's activations on the backend's device (activations.ts), so that the ops
    * between GEMMs run there and only taps and sampling read back. Without it the engine keeps

@@ -14,9 +14,7 @@
  * one readback each:
  *  - linear: the input into a reusable buffer, a dispatch per chunk, a copy to a reusable staging
  *    buffer, one map;
- *  - attention and its backward over device copies of the K/V cache (kv-mirror.ts);
- *  - a training step's head (lmHead GEMM, cross-entropy, its gradient, the backward GEMM), so
- *    its [rows, vocab] tensors never leave the device.
+ *  - attention and its backward over device copies of the K/V cache (kv-mirror.ts).
  * These calls run one at a time, which is what makes the reusable buffers safe.
  *
  * Activations (x, dy, y, dx) are f32 everywhere; weights are f32 or f16 (device.ts).
@@ -24,7 +22,6 @@
 import type { Model, ModelConfig } from '../../../shared/model/types';
 import { BackendInputError, checkCall, checkGroupCall, groupWeights } from '../groups';
 import { checkAttention, type AttentionShape } from '../../../shared/reference/ops';
-import { checkTrainingHead, type TrainingHead } from '../head';
 import type { AttentionCall, AttentionGradients, Backend, BackendInfo, WeightGroup } from '../types';
 import { describeAdapter, findAdapter, NO_ADAPTER_MESSAGE } from './adapter';
 import { GrowableBuffer } from './buffers';
@@ -263,35 +260,6 @@ export class WebGpuBackend implements Backend {
       pass.setBindGroup(0, bindGroup);
       pass.dispatchWorkgroups(grid[0], grid[1]);
       pass.end();
-    });
-  }
-
-  /**
-   * The training head in one submit: upload xf, targets and mask; lmHead GEMM → logits,
-   * cross-entropy → loss, its gradient → dLogits, lmHead backward GEMM → dxf; read back dxf and
-   * the loss (and the logits only when asked). The [rows, vocab] tensors never leave the device.
-   */
-  trainingHead(xf: Float32Array, targets: Int32Array, mask: Float32Array, rows: number, returnLogits: boolean): Promise<TrainingHead> {
-    const head = this.group(0, 'lmHead');
-    try {
-      checkTrainingHead(this.config, xf, targets, mask, rows);
-      this.checkSize('linear', 'lmHead', xf.byteLength, rows, head);
-    } catch (e) {
-      return Promise.reject(e);
-    }
-    const { dim, vocabSize: vocab } = this.config;
-    return this.enqueue(async () => {
-      const [[loss, dxf, logits]] = await submitTogether(this.device, 'training head', [null], (encoder, _, keep) => {
-        const { device, ops } = this;
-        const [xfBuf, targetsBuf, maskBuf] = [xf, Uint32Array.from(targets), Uint32Array.from(mask)].map((a) => keep(uploadBuffer(device, 'training head input', a)));
-        const [lossBuf, dxfBuf, logitsBuf, dLogits] = [1, rows * dim, rows * vocab, rows * vocab].map((n) => keep(outputBuffer(device, 'training head', n)));
-        this.recordLinear(encoder, 'linear', head, xfBuf, logitsBuf, rows);
-        ops.crossEntropy(encoder, { logits: logitsBuf, targets: targetsBuf, mask: maskBuf, loss: lossBuf }, rows, vocab);
-        ops.crossEntropyBackward(encoder, { logits: logitsBuf, targets: targetsBuf, mask: maskBuf, dLogits }, rows, vocab);
-        this.recordLinear(encoder, 'linearBackward', head, dLogits, dxfBuf, rows);
-        return returnLogits ? [[lossBuf, 1], [dxfBuf, rows * dim], [logitsBuf, rows * vocab]] : [[lossBuf, 1], [dxfBuf, rows * dim]];
-      });
-      return returnLogits ? { loss: loss[0], dxf, logits } : { loss: loss[0], dxf };
     });
   }
 
