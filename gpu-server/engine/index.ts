@@ -15,15 +15,14 @@ import { composedTrainingHead } from '../backend/head';
 import { backwardStep } from './backward';
 import type { TapExchange } from '../../shared/protocol/exchange';
 import { forwardStep, type LayerTrace, type StepContext } from './forward';
-import { EngineSession } from './session';
+import { EngineSession, StepError } from './session';
 import { TapPlan } from '../../shared/protocol/plan';
 
-export { EngineSession } from './session';
+export { EngineSession, StepError } from './session';
 export { PlanError, TapPlan } from '../../shared/protocol/plan';
 export type { TapExchange } from '../../shared/protocol/exchange';
 
 export class LimitError extends Error {}
-export class StepError extends Error {}
 
 export interface EngineOptions {
   maxBatchRows: number;
@@ -132,39 +131,36 @@ export class Engine {
     const lossTokens = mask.reduce((a, m) => a + m, 0);
     if (lossTokens === 0) throw new StepError('the loss mask selects no position');
 
-    // Check the activations this step will keep against the tenant's budget before doing the work.
-    session.dropTrace();
-    const rows = session.promptTokens + n;
-    const traceBytes = this.traceBytes(rows);
-    const limit = this.limits.get(session.id)!.maxMemoryBytes;
-    const used = this.tenantMemory(session.tenant);
-    if (used + traceBytes > limit) {
-      throw new LimitError(`a training step of ${n} tokens keeps ${traceBytes} bytes of activations; the tenant uses ${used} of its ${limit}`);
-    }
-    session.kv.length = 0; // training steps are whole sequences
-    return session.step(() => this.trainForwardIn(session, exchange, tokens, targets, mask, rows, lossTokens, traceBytes, opts.returnLogits));
-  }
-
-  private async trainForwardIn(session: EngineSession, exchange: TapExchange, tokens: Int32Array, targets: Int32Array, mask: Float32Array, rows: number, lossTokens: number, traceBytes: number, returnLogits: boolean): Promise<{ loss: number; lossTokens: number; logits?: Float32Array }> {
     const { dim, rmsNormEps } = this.model.config;
-    const n = tokens.length;
-    // The step's activations stay in this scope until its backward (or the next forward, or close).
-    const ops = this.activations.scope();
-    try {
-      const trace: LayerTrace<unknown>[] = [];
-      const { xf, hReal } = await forwardStep(this.context(session, exchange, ops), tokens, trace);
-      const head = await this.trainingHead(ops, xf, targets, mask, n, returnLogits);
-      const dhFinal = ops.zeros(rows * dim);
-      ops.write(dhFinal, ops.rmsnormBackward(head.dxf, hReal, this.model.weights.finalNorm, n, dim, rmsNormEps), session.promptTokens * dim);
-      // Only what backward reads stays: what the tenant is charged for (traceBytes).
-      ops.retain([...trace.flatMap((t) => [t.h, t.q, t.hMid, t.g, t.u]), dhFinal]);
-      session.trace = { layers: trace, rows, dhFinal, scope: ops };
-      session.traceBytes = traceBytes;
-      return returnLogits ? { loss: head.loss, lossTokens, logits: head.logits } : { loss: head.loss, lossTokens };
-    } catch (e) {
-      ops.release();
-      throw e;
-    }
+    return session.step(async () => {
+      // Check the activations this step will keep against the tenant's budget before doing the work.
+      session.dropTrace();
+      const rows = session.promptTokens + n;
+      const traceBytes = this.traceBytes(rows);
+      const limit = this.limits.get(session.id)!.maxMemoryBytes;
+      const used = this.tenantMemory(session.tenant);
+      if (used + traceBytes > limit) {
+        throw new LimitError(`a training step of ${n} tokens keeps ${traceBytes} bytes of activations; the tenant uses ${used} of its ${limit}`);
+      }
+      session.kv.length = 0; // training steps are whole sequences
+      // The step's activations stay in this scope until its backward (or the next forward, or close).
+      const ops = this.activations.scope();
+      try {
+        const trace: LayerTrace<unknown>[] = [];
+        const { xf, hReal } = await forwardStep(this.context(session, exchange, ops), tokens, trace);
+        const head = await this.trainingHead(ops, xf, targets, mask, n, opts.returnLogits);
+        const dhFinal = ops.zeros(rows * dim);
+        ops.write(dhFinal, ops.rmsnormBackward(head.dxf, hReal, this.model.weights.finalNorm, n, dim, rmsNormEps), session.promptTokens * dim);
+        // Only what backward reads stays: what the tenant is charged for (traceBytes).
+        ops.retain([...trace.flatMap((t) => [t.h, t.q, t.hMid, t.g, t.u]), dhFinal]);
+        session.trace = { layers: trace, rows, dhFinal, scope: ops };
+        session.traceBytes = traceBytes;
+        return opts.returnLogits ? { loss: head.loss, lossTokens, logits: head.logits } : { loss: head.loss, lossTokens };
+      } catch (e) {
+        ops.release();
+        throw e;
+      }
+    });
   }
 
   /**

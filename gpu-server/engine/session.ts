@@ -27,6 +27,8 @@ export interface SessionOptions {
   sampling?: SamplingParams;
 }
 
+export class StepError extends Error {}
+
 export class EngineSession<T = unknown> {
   readonly id: string;
   readonly tenant: string;
@@ -43,8 +45,10 @@ export class EngineSession<T = unknown> {
   /** Bytes held by the trace (the KV cache's are fixed: kvBytes). */
   traceBytes = 0;
   lastActive = Date.now();
+  /** A step is running (set by `step`; read by the handler's one-step-at-a-time rule, metrics and idle expiry). */
   busy = false;
   seq = -1;
+  private closed = false;
 
   /** `memory` holds the KV cache for the session's life: released at close. */
   constructor(readonly config: ModelConfig, opts: SessionOptions, private readonly memory: ActivationScope<T>) {
@@ -64,22 +68,20 @@ export class EngineSession<T = unknown> {
     this.sampler = new Sampler(opts.sampling ?? { temperature: 0 });
   }
 
-  private steps = 0;
-  private closed = false;
-
   /**
-   * Runs one of the session's steps. A session closed meanwhile (its client gone) is freed when
-   * the step has unwound, not under it: on a device, ops the step records after the close would
-   * name buffers already destroyed.
+   * Runs one of the session's steps, one at a time. A session closed meanwhile (its client gone)
+   * is freed when the step has unwound, not under it: on a device, ops the step records after the
+   * close would name buffers already destroyed.
    */
   async step<R>(run: () => Promise<R>): Promise<R> {
-    if (this.closed) throw new PlanError('the session is closed');
-    this.steps++;
+    if (this.closed) throw new StepError('the session is closed');
+    if (this.busy) throw new StepError('a step is already running on this session');
+    this.busy = true;
     try {
       return await run();
     } finally {
-      this.steps--;
-      if (this.closed && this.steps === 0) this.free();
+      this.busy = false;
+      if (this.closed) this.free();
     }
   }
 
@@ -93,7 +95,7 @@ export class EngineSession<T = unknown> {
   /** Frees everything the session holds, now or when the step in flight ends. */
   release(): void {
     this.closed = true;
-    if (this.steps === 0) this.free();
+    if (!this.busy) this.free();
   }
 
   private free(): void {

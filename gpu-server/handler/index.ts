@@ -120,7 +120,6 @@ export class Connection implements TapExchange {
   private beginStep(seq: number): EngineSession {
     const session = this.session!;
     if (session.busy) throw new ProtocolError('bad_request', 'a step is already running on this session');
-    session.busy = true;
     this.currentSeq = seq;
     return session;
   }
@@ -133,7 +132,6 @@ export class Connection implements TapExchange {
     if (session.mode === 'inference') {
       const { tokens } = onlyTensors(frame, { tokens: ['i32', null] });
       const r = await engine.infer(session, this, tokens as Int32Array, msg);
-      session.busy = false;
       this.opts.onTokens?.('inference', tokens.length);
       this.send({ type: 'result', seq: msg.seq, position: session.kv.length, token: r.token, ...(r.logprob !== undefined ? { logprob: r.logprob, topLogprobs: r.topLogprobs } : {}) }, r.logits ? { logits: { data: r.logits, shape: [r.logits.length / engine.model.config.vocabSize, engine.model.config.vocabSize] } } : {});
       return;
@@ -141,7 +139,6 @@ export class Connection implements TapExchange {
     const t = onlyTensors(frame, { tokens: ['i32', null], targets: ['i32', null], mask: ['f32', null] });
     checkFinite('mask', t.mask as Float32Array);
     const r = await engine.trainForward(session, this, t.tokens as Int32Array, t.targets as Int32Array, t.mask as Float32Array, msg);
-    session.busy = false;
     this.opts.onTokens?.('training', t.tokens.length);
     this.send({ type: 'result', seq: msg.seq, position: session.kv.length, loss: r.loss, lossTokens: r.lossTokens }, r.logits ? { logits: { data: r.logits, shape: [r.logits.length / engine.model.config.vocabSize, engine.model.config.vocabSize] } } : {});
   }
@@ -150,7 +147,6 @@ export class Connection implements TapExchange {
     if (seq !== this.session!.seq) throw new ProtocolError('bad_request', `backward of step ${seq}, but the last step was ${this.session!.seq}`);
     const session = this.beginStep(seq);
     const promptGrad = await this.opts.engine.trainBackward(session, this);
-    session.busy = false;
     this.send({ type: 'backward_result', seq }, promptGrad ? { prompt: { data: promptGrad, shape: [session.promptTokens, this.opts.engine.model.config.dim] } } : {});
   }
 
