@@ -137,7 +137,7 @@ export class DeviceActivations implements ActivationBackend<DeviceTensor> {
   }
 
   retire(t: DeviceTensor): void {
-    this.work.retire(t.buffer);
+    this.work.retire(t);
   }
 
   /** Starts what is recorded (the batcher calls it when every session waits on something else). */

@@ -11,7 +11,7 @@ import type { WebGpuOps } from './ops/index';
 import type { PendingWork } from './pending';
 
 export class DeviceScope implements ActivationScope<DeviceTensor> {
-  private owned: GPUBuffer[] = [];
+  private owned: DeviceTensor[] = [];
 
   constructor(
     private readonly work: PendingWork,
@@ -47,7 +47,7 @@ export class DeviceScope implements ActivationScope<DeviceTensor> {
   }
 
   adopt(t: DeviceTensor): DeviceTensor {
-    this.owned.push(t.buffer);
+    this.owned.push(t);
     return t;
   }
 
@@ -56,10 +56,10 @@ export class DeviceScope implements ActivationScope<DeviceTensor> {
   }
 
   retain(keep: readonly DeviceTensor[]): void {
-    const kept = new Set(keep.map((t) => t.buffer));
-    for (const b of this.owned.splice(0)) {
-      if (kept.has(b)) this.owned.push(b);
-      else this.work.retire(b);
+    const kept = new Set(keep);
+    for (const t of this.owned.splice(0)) {
+      if (kept.has(t)) this.owned.push(t);
+      else this.work.retire(t);
     }
     this.work.flushSoon();
   }

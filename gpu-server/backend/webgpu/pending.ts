@@ -101,8 +101,9 @@ export class PendingWork {
     return buffer;
   }
 
-  /** Pools the buffer now, or right after the next submit if work is recorded (it may use the buffer). */
-  retire(buffer: GPUBuffer): void {
+  /** Pools the tensor's buffer now, or right after the next submit if work is recorded (it may use the buffer). */
+  retire(t: DeviceTensor): void {
+    const buffer = t.release();
     if (this.pending) this.retired.push(buffer);
     else this.recycle(buffer);
   }
