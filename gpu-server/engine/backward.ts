@@ -26,8 +26,9 @@ async function groupBackward<T>(ctx: StepContext<T>, layer: number, tap: TapName
   const planned = plan.at(layer, tap, 'output');
   if (planned.length === 0) return ctx.batcher.linearBackward(layer, group, joinGroup(ctx, tap, rows, dy), rows, ops);
 
-  const sent: Partial<Record<ModuleName, Float32Array>> = {};
-  for (const e of planned) sent[e.module] = await ops.read(dy[e.module]!);
+  // Read at once: on a device, one submit for all of them.
+  const read = await Promise.all(planned.map((e) => ops.read(dy[e.module]!)));
+  const sent: Partial<Record<ModuleName, Float32Array>> = Object.fromEntries(planned.map((e, i) => [e.module, read[i]]));
   const exchange = () => ctx.exchange.backward({ layer, tap, form: 'output', rows, grads: sent });
   let dx: T;
   let answer: BackwardTapAnswer;

@@ -66,9 +66,11 @@ async function group<T>(ctx: StepContext<T>, layer: number, tap: TapName, x: T, 
   let answer: ForwardTapAnswer;
   if (planned.some((e) => e.needsBaseOutput)) {
     outs = await frozen();
-    const y0: Partial<Record<ModuleName, Float32Array>> = {};
-    for (const e of planned) if (e.needsBaseOutput) y0[e.module] = await ops.read(outs[e.module]!);
-    answer = await ctx.exchange.forward({ layer, tap, form: 'output', rows, x: await ops.read(x), y0 });
+    // x and every y0 read at once: on a device, one submit for all of them.
+    const needY0 = planned.filter((e) => e.needsBaseOutput).map((e) => e.module);
+    const [hostX, ...hostY0] = await Promise.all([x, ...needY0.map((m) => outs[m]!)].map((t) => ops.read(t)));
+    const y0 = Object.fromEntries(needY0.map((m, i) => [m, hostY0[i]]));
+    answer = await ctx.exchange.forward({ layer, tap, form: 'output', rows, x: hostX, y0 });
   } else {
     // No module needs y0 (LoRA): the tenant's change and the frozen GEMM are computed at once.
     const hostX = await ops.read(x);

@@ -6,7 +6,7 @@
  * checked against the reference backend's engine.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLora } from '../../../shared/adapters';
+import { baseFromModel, createLora } from '../../../shared/adapters';
 import { TAP_GROUP } from '../../../shared/model/dims';
 import { randomModel, tinyConfig } from '../../../shared/model/random';
 import type { TapExchange } from '../../../shared/protocol/exchange';
@@ -88,6 +88,30 @@ describe('webgpu: the engine\'s activations on the device', () => {
     expect(asked.length).toBe(config.nLayers);
     asked.forEach((n, layer) => expect(answered[layer], `layer ${layer}`).toBe(n + 1));
     expect(submits() - before).toBe(2 * config.nLayers + 1);
+    engine.close(session);
+  });
+
+  it('a DoRA session reads x and both modules\' y0 at a tap in one submit, forward and backward', async () => {
+    const dora = createLora({ modelConfig: config, r: 2, alpha: 4, targetModules: ['q_proj', 'v_proj'], seed: 4, useDora: true, weight: baseFromModel(model).weight });
+    const taps = new AdapterTaps(dora, config, true);
+    const modules = (tap: { layer: number; tap: keyof typeof TAP_GROUP }) => TAP_GROUP[tap.tap].modules.filter((m) => dora.module(tap.layer, m));
+    const asked: number[] = [];
+    const exchange: TapExchange = {
+      forward: async (tap) => (asked.push(submits()), taps.forward(tap, modules(tap))),
+      backward: async (tap) => (asked.push(submits()), taps.backward(tap)),
+    };
+    const engine = new Engine(model, gpu, { maxBatchRows: 256 });
+    const session = engine.open(claims, { mode: 'training', maxContext: 16, taps: planFromAdapter(dora, config) });
+    const before = submits();
+    const tokens = Int32Array.from([1, 2, 3, 4]);
+    await engine.trainForward(session, exchange, tokens, Int32Array.from([2, 3, 4, 5]), new Float32Array(4).fill(1), { returnLogits: false });
+    await engine.trainBackward(session, exchange);
+    // Between one question to the tenant and the next of the same pass, exactly one submit: the
+    // tensors a question carries (x and two y0 forward; two dL/dy backward) went out together.
+    const gaps = (counts: number[]) => counts.slice(1).map((n, i) => n - counts[i]);
+    expect(asked.length).toBe(2 * config.nLayers);
+    expect(gaps([before, ...asked.slice(0, config.nLayers)])).toEqual(Array(config.nLayers).fill(1));
+    expect(gaps(asked.slice(config.nLayers))).toEqual(Array(config.nLayers - 1).fill(1));
     engine.close(session);
   });
 
