@@ -14,7 +14,7 @@
  * one readback each:
  *  - linear: the input into a reusable buffer, a dispatch per chunk, a copy to a reusable staging
  *    buffer, one map;
- *  - attention and its backward over device copies of the K/V cache (kv-mirror.ts).
+ *  - attention and its backward, uploading the K/V rows they read.
  * These calls run one at a time, which is what makes the reusable buffers safe.
  *
  * Activations (x, dy, y, dx) are f32 everywhere; weights are f32 or f16 (device.ts).
@@ -29,7 +29,6 @@ import { submitTogether, type RecordCall } from './submit-together';
 import { choosePrecision, requestDevice, type WeightPrecision, type WeightPrecisionOption } from './device';
 import { createKernels, dispatchFor, KERNEL_NEEDS, type Kernels } from './kernels';
 import { Serial } from '../serial';
-import { KvMirrors } from './kv-mirror';
 import { opsFor, type WebGpuOps } from './ops/index';
 import { outputBuffer, uploadBuffer } from './ops/run';
 import { freshUniforms, OP_NEEDS, type UniformSource } from './ops/kernels';
@@ -60,7 +59,6 @@ export class WebGpuBackend implements Backend {
   private readonly serial = new Serial();
   private disposed = false;
   private lost: string | undefined;
-  private readonly kv: KvMirrors;
   /** The engine's activations, kept on the device (activations.ts). */
   readonly activations: DeviceActivations;
 
@@ -75,7 +73,6 @@ export class WebGpuBackend implements Backend {
     readonly precision: WeightPrecision,
   ) {
     this.info = { name: 'webgpu', device: `${adapter}, ${precision} weights` };
-    this.kv = new KvMirrors(device);
     this.activations = new DeviceActivations(
       device,
       ops,
@@ -150,14 +147,12 @@ export class WebGpuBackend implements Backend {
     return this.enqueue(() => this.run(op, g, data, rows));
   }
 
-  // Attention and its backward from host arrays (the engine's are on the device: activations.ts)
-  // through the WGSL kernels (ops/) over device copies of the K/V cache (kv-mirror.ts): a call
-  // uploads its inputs and the cache rows it added.
+  // Attention and its backward from host arrays (the engine's K/V caches live on the device:
+  // activations.ts) through the WGSL kernels (ops/): a call uploads q (and dOut) and the cache
+  // rows it reads.
   attention(q: Float32Array, k: Float32Array, v: Float32Array, shape: AttentionShape): Promise<Float32Array> {
     return this.recordOne('attention', { q, k, v, shape }, (encoder, _, keep) => {
-      const kvDim = shape.nKvHeads * shape.headDim;
-      const kBuf = this.kv.written(k, kvDim, shape.pos0, shape.rows, 'K cache');
-      const vBuf = this.kv.written(v, kvDim, shape.pos0, shape.rows, 'V cache');
+      const [kBuf, vBuf] = this.uploadKeys(k, v, shape, keep);
       const out = keep(outputBuffer(this.device, 'attention out', q.length));
       this.ops.attention(encoder, { q: keep(uploadBuffer(this.device, 'attention q', q)), k: kBuf, v: vBuf, out }, shape);
       return [[out, q.length]];
@@ -168,13 +163,18 @@ export class WebGpuBackend implements Backend {
     return this.recordOne('attention backward', { dOut, q, k, v, shape }, (encoder, _, keep) => {
       const kvDim = shape.nKvHeads * shape.headDim;
       const keys = shape.pos0 + shape.rows;
-      const kBuf = this.kv.read(k, kvDim, keys, 'K cache');
-      const vBuf = this.kv.read(v, kvDim, keys, 'V cache');
+      const [kBuf, vBuf] = this.uploadKeys(k, v, shape, keep);
       const [dq, dk, dv] = [q.length, keys * kvDim, keys * kvDim].map((n) => keep(outputBuffer(this.device, 'attention gradient', n)));
       const inputs = { dOut: keep(uploadBuffer(this.device, 'attention dOut', dOut)), q: keep(uploadBuffer(this.device, 'attention q', q)) };
       this.ops.attentionBackward(encoder, { ...inputs, k: kBuf, v: vBuf, dq, dk, dv }, shape);
       return [[dq, q.length], [dk, keys * kvDim], [dv, keys * kvDim]];
     }).then(([dq, dk, dv]) => ({ dq, dk, dv }));
+  }
+
+  /** Positions [0, pos0 + rows) of a K and a V cache, as device buffers destroyed after the call. */
+  private uploadKeys(k: Float32Array, v: Float32Array, shape: AttentionShape, keep: (b: GPUBuffer) => GPUBuffer): [GPUBuffer, GPUBuffer] {
+    const n = (shape.pos0 + shape.rows) * shape.nKvHeads * shape.headDim;
+    return [keep(uploadBuffer(this.device, 'attention K', k.subarray(0, n))), keep(uploadBuffer(this.device, 'attention V', v.subarray(0, n)))];
   }
 
   /** The call checked (throws before the device sees anything), then recorded and read back in one submit after the previous call. */
