@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { basename, resolve } from 'node:path';
 import { chooseAutoBackend, createBackend, type BackendKind } from '../gpu-server/backend';
 import { startServer } from '../gpu-server/server';
-import { numberOption, parseCommand, requiredString, UsageError, type Command } from './args';
+import { numberOption, parseCommand, requiredString, threadsOption, UsageError, type Command } from './args';
 import { loadModelDirectory } from '../shared/model/directory';
 import { folderSource } from '../shared/node/files';
 
@@ -44,10 +44,9 @@ Options:
     if (!['auto', 'cpu', 'reference', 'webgpu'].includes(kind)) throw new UsageError(`--backend: "${kind}" is not one of auto, cpu, reference, webgpu`);
     const port = numberOption('port', v.port, z.number().int().min(0).max(65535)) ?? 8765;
     const idle = numberOption('idle-timeout', v['idle-timeout'], z.number().positive()) ?? 300;
-    const threads = numberOption('threads', v.threads, z.number().int().min(1).max(256));
 
     const resolved = await resolveBackendKind(kind);
-    if (threads !== undefined && resolved !== 'cpu') throw new UsageError(`--threads applies to the cpu backend, not ${resolved}`);
+    const threads = threadsOption(v.threads, resolved);
     const loaded = await loadModelDirectory(folderSource(modelDir));
     const backend = await createBackend(loaded.model, resolved, { threads });
     const server = await startServer({

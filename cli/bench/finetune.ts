@@ -44,7 +44,7 @@ import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { randomModel } from '../../shared/model/random';
 import { newTokenId } from '../../shared/protocol/token';
-import { numberOption, parseCommand, UsageError, type Command } from '../args';
+import { numberOption, parseCommand, threadsOption, UsageError, type Command } from '../args';
 import { presetConfig, writeRandomModelDir } from '../init-random';
 import { spawnServe } from '../stack/serve-process';
 import { cpuSeconds, JobProcess, peakRss, runJobs } from './finetune/processes';
@@ -311,16 +311,16 @@ Options:
     if (!parsed) return 0;
     const v = parsed.values;
     const base = v.quick ? QUICK : FULL;
+    const backend = backendOption(v.backend) ?? base.backend;
     const plan: Plan = {
       ...base,
       jobs: numberOption('jobs', v.jobs, z.number().int().min(1).max(64)) ?? base.jobs,
       steps: numberOption('steps', v.steps, z.number().int().min(1)) ?? base.steps,
       seqLen: numberOption('seq-len', v['seq-len'], z.number().int().min(2).max(1024)) ?? base.seqLen,
       budgetGiB: numberOption('budget-gib', v['budget-gib'], z.number().positive()) ?? base.budgetGiB,
-      backend: backendOption(v.backend) ?? base.backend,
-      threads: numberOption('threads', v.threads, z.number().int().min(1).max(256)) ?? base.threads,
+      backend,
+      threads: threadsOption(v.threads, backend) ?? base.threads,
     };
-    if (v.threads !== undefined && plan.backend !== 'cpu') throw new UsageError(`--threads applies to the cpu backend, not ${plan.backend}`);
     const result = await benchFinetune(plan);
     process.stdout.write(table(result) + '\n');
     if (v.json) process.stdout.write(JSON.stringify(result) + '\n');
