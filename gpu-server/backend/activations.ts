@@ -21,6 +21,8 @@ export interface ActivationScope<T> {
   /** An activation's values on the host (on a device: submits what waits, one readback). */
   read(t: T): Promise<Float32Array>;
   zeros(n: number): T;
+  /** A session's zeroed K/V cache, `layers` × (K, V) of `floats` each, where the backend's attention reads it best. */
+  kvCache(layers: number, floats: number): { k: T; v: T }[];
   /** Elements [from, to) of t (a host view; a device copy). */
   slice(t: T, from: number, to: number): T;
   /** dst[at…] = src (the KV cache's new rows, a gradient into a larger one). */

@@ -3,10 +3,11 @@
  * server's forward: the same arithmetic (RoPE in the same order, so identical results; attention's
  * sums split into partial sums, so equal to rounding — see fastops.test.ts), without the generic
  * element type, with RoPE's cos/sin read from a table computed once per (headDim, theta) and the
- * scratch buffers reused across calls. Attention is most of the per-session work of a batched
- * decode step, so its loops read each key and value element once per pair of query heads that
- * share it, and keep their sums in locals (measured at the 30m preset's shapes, 32 sessions:
- * 16–21 → 11–15 ms of attention per step on a loaded 2-core machine).
+ * scratch buffers reused across calls. Its loops read each key and value element once per pair
+ * of query heads that share it, and keep their sums in locals (measured at the 30m preset's
+ * shapes, 32 sessions: 16–21 → 11–15 ms of attention per step on a loaded 2-core machine). The
+ * cpu backend's sessions decode in WebAssembly instead (cpu/decode-attention.ts, ~4× faster);
+ * this serves arrays it did not place (a caller's own, or a headDim not a multiple of 4).
  */
 import type { Floats } from '../../shared/model/types';
 import { checkAttention, checkShape, softmaxPrefixInPlace, type AttentionShape } from '../../shared/reference/ops';

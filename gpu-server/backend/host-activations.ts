@@ -2,7 +2,8 @@
  * Activations as host Float32Arrays (activations.ts), for the backends that compute on the host
  * (cpu, reference): the reference ops between the GEMMs, views instead of copies where a view
  * will do, and nothing to free — the garbage collector sees all of it. The batched ops are the
- * wrapped Backend's, looked up at each call.
+ * wrapped Backend's, looked up at each call; K/V caches are placed where it says (the cpu
+ * backend: WebAssembly memory its decode attention reads in place).
  */
 import type { Floats } from '../../shared/model/types';
 import { add, concatRows, rmsnorm, rmsnormBackward, ropeBackward, siluMul, siluMulBackward } from '../../shared/reference/ops';
@@ -12,9 +13,15 @@ import { ropeF32 } from './fastops';
 import type { Backend, WeightGroup } from './types';
 
 export class HostScope implements ActivationScope<Float32Array> {
+  /** `allocateKvCache`: the backend's placement of K/V caches (Backend.allocateKvCache), if it has one. */
+  constructor(private readonly allocateKvCache?: (layers: number, floats: number) => { k: Float32Array; v: Float32Array }[]) {}
+
   upload = (x: Float32Array) => x;
   read = async (t: Float32Array) => t;
   zeros = (n: number) => new Float32Array(n);
+  kvCache(layers: number, floats: number): { k: Float32Array; v: Float32Array }[] {
+    return this.allocateKvCache?.(layers, floats) ?? Array.from({ length: layers }, () => ({ k: new Float32Array(floats), v: new Float32Array(floats) }));
+  }
   slice = (t: Float32Array, from: number, to: number) => t.subarray(from, to);
   write = (dst: Float32Array, src: Float32Array, at: number) => dst.set(src, at);
   adopt = (t: Float32Array) => t;
@@ -34,9 +41,11 @@ export class HostScope implements ActivationScope<Float32Array> {
 }
 
 export class HostActivations implements ActivationBackend<Float32Array> {
-  private readonly hostScope = new HostScope();
+  private readonly hostScope: HostScope;
 
-  constructor(private readonly backend: Backend) {}
+  constructor(private readonly backend: Backend) {
+    this.hostScope = new HostScope(backend.allocateKvCache?.bind(backend));
+  }
 
   linear(layer: number, group: WeightGroup, x: Float32Array, rows: number): Promise<Float32Array> {
     return this.backend.linear(layer, group, x, rows);

@@ -47,6 +47,12 @@ export interface Backend {
    * them in host arrays and calls the methods above.
    */
   readonly activations?: ActivationBackend<unknown>;
+  /**
+   * Optional, for host activations: a session's zeroed K/V cache, `layers` × (K, V) of `floats`
+   * each, placed where `attention` reads it fastest (the cpu backend: WebAssembly memory).
+   * Without it the caches are plain arrays.
+   */
+  allocateKvCache?(layers: number, floats: number): { k: Float32Array; v: Float32Array }[];
   /** Releases native resources. */
   dispose(): Promise<void>;
 }

@@ -63,7 +63,7 @@ export class EngineSession<T = unknown> {
       throw new PlanError(`maxContext ${opts.maxContext} (+ ${this.promptTokens} virtual tokens) exceeds the model's context of ${config.maxSeqLen}`);
     }
     const n = capacity * config.nKvHeads * config.headDim;
-    this.kv = { maxSeq: capacity, length: 0, layers: Array.from({ length: config.nLayers }, () => ({ k: memory.zeros(n), v: memory.zeros(n) })) };
+    this.kv = { maxSeq: capacity, length: 0, layers: memory.kvCache(config.nLayers, n) };
     this.kvBytes = 2 * config.nLayers * n * 4;
     this.sampler = new Sampler(opts.sampling ?? { temperature: 0 });
   }

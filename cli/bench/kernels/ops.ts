@@ -3,7 +3,8 @@
  * (or computes), its inputs, and how each implementation runs it — the WebGPU kernels
  * (gpu-server/backend/webgpu/ops) on device-resident buffers, the JS reference
  * (shared/reference/ops), and what the server runs on the cpu backend where it differs from the
- * reference: RoPE and a decode row's attention in fast JavaScript (gpu-server/backend/fastops),
+ * reference: RoPE in fast JavaScript (gpu-server/backend/fastops), a decode row's attention in
+ * WebAssembly SIMD over a session's cache (gpu-server/backend/cpu/decode-attention.ts),
  * a step's attention and its backward in onnxruntime (the CPU backend's attention), the loss and
  * its gradient in one pass (gpu-server/backend/loss.ts; timed on the backward row).
  *
@@ -59,6 +60,10 @@ export function opCases(model: Model, rows: number, context: number, cpu: Backen
   const [g, u, dm] = [noise(rows * hiddenDim, 3), noise(rows * hiddenDim, 4), noise(rows * hiddenDim, 5)];
   const q = noise(rows * qDim, 6);
   const [k, v] = [noise(context * nKvHeads * headDim, 7), noise(context * nKvHeads * headDim, 8)];
+  // The cpu backend reads a session's cache where it placed it (WebAssembly memory, for decode rows).
+  const cache = cpu?.allocateKvCache?.(1, k.length)[0] ?? { k, v };
+  cache.k.set(k);
+  cache.v.set(v);
   const logits = noise(rows * vocab, 9).map((l) => 4 * l);
   const ids = Array.from({ length: rows }, (_, r) => (r * 7919) % vocab);
   const mask = ids.map((_, r) => (r % 8 === 7 ? 0 : 1));
@@ -76,7 +81,7 @@ export function opCases(model: Model, rows: number, context: number, cpu: Backen
         inputs: { q: qn, k, v }, outputs: { out: qn.length },
         webgpu: (ops, e, b) => ops.attention(e, { q: b.q, k: b.k, v: b.v, out: b.out }, shape),
         reference: () => ref.attention(qn, k, v, shape),
-        cpu: () => cpu!.attention(qn, k, v, shape),
+        cpu: () => cpu!.attention(qn, cache.k, cache.v, shape),
       };
     }
     const dOut = noise(qn.length, 10);

@@ -29,6 +29,7 @@ import type { AttentionGradients, Backend, BackendInfo, WeightGroup } from '../t
 import { attentionF32 } from '../fastops';
 import { Serial } from '../serial';
 import { OrtAttention } from './attention';
+import { DecodeAttention } from './decode-attention';
 import { dynamicBackwardModel } from './onnx-model';
 import { ConstantWeightSession, defaultThreads, ORT_VERSION, runSession, sessionOptions } from './sessions';
 
@@ -64,6 +65,8 @@ export class CpuBackend implements Backend {
     private readonly backward: Map<string, BackwardRunner>,
     private readonly sessions: { release(): Promise<void> }[],
     private readonly attentionSessions: OrtAttention,
+    /** Decode attention in WebAssembly over caches from allocateKvCache; none when headDim % 4 ≠ 0 (then JavaScript's, fastops.ts). */
+    private readonly decode: DecodeAttention | undefined,
     threads: number,
     mode: CpuBackwardMode,
   ) {
@@ -109,7 +112,9 @@ export class CpuBackend implements Backend {
       await Promise.all(sessions.map((s) => s.release()));
       throw e;
     }
-    return new CpuBackend(model.config, forward, backward, sessions, attention, threads, mode);
+    const { nHeads, nKvHeads, headDim } = model.config;
+    const decode = headDim % 4 === 0 ? new DecodeAttention({ nHeads, nKvHeads, headDim }) : undefined;
+    return new CpuBackend(model.config, forward, backward, sessions, attention, decode, threads, mode);
   }
 
   linear(layer: number, group: WeightGroup, x: Float32Array, rows: number): Promise<Float32Array> {
@@ -124,14 +129,21 @@ export class CpuBackend implements Backend {
     });
   }
 
+  /** Each session's K/V cache in a WebAssembly memory of its own, where decode attention reads it (decode-attention.ts). */
+  allocateKvCache(layers: number, floats: number): { k: Float32Array; v: Float32Array }[] {
+    return this.decode?.allocate(layers, floats) ?? Array.from({ length: layers }, () => ({ k: new Float32Array(floats), v: new Float32Array(floats) }));
+  }
+
   /**
-   * One query row (a decode step) runs in JavaScript, at once: its work is a few dot products
+   * One query row (a decode step) runs at once, on this thread: its work is a few dot products
    * per head, less than an onnxruntime run's overhead, and it need not wait behind queued GEMMs.
+   * Caches from allocateKvCache are read in place by WebAssembly SIMD; other arrays (a caller's
+   * own) by JavaScript loops.
    */
   attention(q: Float32Array, k: Float32Array, v: Float32Array, shape: AttentionShape): Promise<Float32Array> {
     if (shape.rows === 1 && !this.disposed) {
       try {
-        return Promise.resolve(attentionF32(q, k, v, shape));
+        return Promise.resolve(this.decode?.holds(k, v) ? this.decode.attend(q, k, v, shape) : attentionF32(q, k, v, shape));
       } catch (e) {
         return Promise.reject(e);
       }

@@ -34,6 +34,10 @@ export class DeviceScope implements ActivationScope<DeviceTensor> {
     return this.adopt(this.work.zeros('zeros', n));
   }
 
+  kvCache(layers: number, floats: number): { k: DeviceTensor; v: DeviceTensor }[] {
+    return Array.from({ length: layers }, () => ({ k: this.zeros(floats), v: this.zeros(floats) }));
+  }
+
   slice(t: DeviceTensor, from: number, to: number): DeviceTensor {
     if (!(0 <= from && from <= to && to <= t.length)) throw new Error(`slice [${from}, ${to}) of ${t.length} elements`);
     const out = this.make('slice', to - from);

@@ -1,0 +1,127 @@
+/**
+ * A decode step's attention (one query row) as WebAssembly SIMD, four float32 lanes at a time,
+ * for all heads of one layer per call. Its two loops are scores and weighted sums; the softmax
+ * between them stays in JavaScript (WebAssembly has no exp). Addresses and sizes are bytes.
+ *
+ *   scores    p[h·n + j] = scale · Σ_d q[h, d] · K[j, h/group, d]      for h < heads, j < n
+ *   weighted  out[h, d] = Σ_j p[h·n + j] · V[j, h/group, d]
+ *
+ * Four keys at a time, each with its own vector sum (independent chains of adds keep the
+ * vector units busy; one sum over d would wait on its own latency), then one key at a time for
+ * the rest. headDim must be a multiple of 4. Sums are float32, in a different order from the
+ * reference's float64 — equal to rounding (decode-attention.test.ts states the tolerance).
+ */
+import { F32, I32, V128, op, type ValueType, type WasmFunction } from './wasm-writer';
+
+type Code = number[];
+
+/** Named params and locals → their indices, and get/set/add helpers over them. */
+function frame<N extends string>(params: Partial<Record<N, ValueType>>, locals: Partial<Record<N, ValueType>>) {
+  const names = [...Object.keys(params), ...Object.keys(locals)] as N[];
+  const index = new Map(names.map((n, i) => [n, i]));
+  const at = (n: N) => index.get(n)!;
+  const get = (n: N): Code => op.get(at(n));
+  const set = (n: N, ...value: Code[]): Code => [...value.flat(), ...op.set(at(n))];
+  const addI = (a: N, b: N | number): Code => [...get(a), ...(typeof b === 'number' ? op.i32(b) : get(b)), ...op.i32Add];
+  /** n += by */
+  const inc = (n: N, by: N | number): Code => set(n, addI(n, by));
+  /** acc += x · y (vectors) */
+  const madd = (acc: N, x: Code, y: Code): Code => set(acc, get(acc), x, y, op.f32x4Mul, op.f32x4Add);
+  /** The sum of a vector's four lanes. */
+  const hsum = (v: N): Code => [...get(v), ...op.f32x4ExtractLane(0), ...[1, 2, 3].flatMap((lane) => [...get(v), ...op.f32x4ExtractLane(lane), ...op.f32Add])];
+  const zero = (...ns: N[]): Code => ns.flatMap((n) => set(n, op.v128Zero));
+  return { params: Object.values(params) as ValueType[], locals: Object.values(locals) as ValueType[], get, set, addI, inc, madd, hsum, zero };
+}
+
+/** while (!exit) { body } */
+const whileNot = (exit: Code, ...body: Code[]): Code => [...op.block, ...op.loop, ...exit, ...op.brIf(1), ...body.flat(), ...op.br(0), ...op.end, ...op.end];
+/** do { body } while (cond) */
+const doWhile = (cond: Code, ...body: Code[]): Code => [...op.loop, ...body.flat(), ...cond, ...op.brIf(0), ...op.end];
+
+/** scores(q, k, p, n, heads, group, hd, stride, scale): hd = headDim·4, stride = a key's bytes (nKvHeads·headDim·4). */
+function scores(): WasmFunction {
+  const f = frame(
+    { q: I32, k: I32, p: I32, n: I32, heads: I32, group: I32, hd: I32, stride: I32, scale: F32 },
+    { h: I32, j: I32, d: I32, qh: I32, k0: I32, k1: I32, k2: I32, k3: I32, pj: I32, x: V128, a0: V128, a1: V128, a2: V128, a3: V128 },
+  );
+  const { get, set, addI, inc, madd, hsum, zero } = f;
+  const load = (base: 'qh' | 'k0' | 'k1' | 'k2' | 'k3') => [...addI(base, 'd'), ...op.v128Load()];
+  const store = (a: 'a0' | 'a1' | 'a2' | 'a3', offset: number) => [...get('pj'), ...hsum(a), ...get('scale'), ...op.f32Mul, ...op.f32Store(offset)];
+  const fourKeys = [
+    ...set('k1', addI('k0', 'stride')), ...set('k2', addI('k1', 'stride')), ...set('k3', addI('k2', 'stride')),
+    ...zero('a0', 'a1', 'a2', 'a3'),
+    ...set('d', op.i32(0)),
+    ...doWhile([...get('d'), ...get('hd'), ...op.i32LtU],
+      set('x', load('qh')),
+      madd('a0', get('x'), load('k0')), madd('a1', get('x'), load('k1')), madd('a2', get('x'), load('k2')), madd('a3', get('x'), load('k3')),
+      inc('d', 16)),
+    ...store('a0', 0), ...store('a1', 4), ...store('a2', 8), ...store('a3', 12),
+    ...inc('pj', 16), ...set('k0', addI('k3', 'stride')), ...inc('j', 4),
+  ];
+  const oneKey = [
+    ...zero('a0'),
+    ...set('d', op.i32(0)),
+    ...doWhile([...get('d'), ...get('hd'), ...op.i32LtU], madd('a0', load('qh'), load('k0')), inc('d', 16)),
+    ...store('a0', 0),
+    ...inc('pj', 4), ...inc('k0', 'stride'), ...inc('j', 1),
+  ];
+  const body = doWhile([...get('h'), ...get('heads'), ...op.i32LtU],
+    set('qh', get('q'), get('h'), get('hd'), op.i32Mul, op.i32Add),
+    set('k0', get('k'), get('h'), get('group'), op.i32DivU, get('hd'), op.i32Mul, op.i32Add),
+    set('pj', get('p'), get('h'), get('n'), op.i32Mul, op.i32(4), op.i32Mul, op.i32Add),
+    set('j', op.i32(0)),
+    whileNot([...addI('j', 4), ...get('n'), ...op.i32GtU], fourKeys),
+    whileNot([...get('j'), ...get('n'), ...op.i32GeU], oneKey),
+    inc('h', 1));
+  return { name: 'scores', params: f.params, locals: f.locals, body: [body] };
+}
+
+/**
+ * weighted(p, v, out, n, heads, group, hd, stride): p as scores left it, after the softmax.
+ * Sixteen columns at a time (four vectors of one key's row, one cache line), one key per
+ * iteration; then four columns at a time over four keys for the rest of a head (headDim % 16).
+ */
+function weighted(): WasmFunction {
+  const f = frame(
+    { p: I32, v: I32, out: I32, n: I32, heads: I32, group: I32, hd: I32, stride: I32 },
+    { h: I32, j: I32, d: I32, ph: I32, vh: I32, oh: I32, pj: I32, v0: I32, v1: I32, v2: I32, v3: I32, x: V128, a0: V128, a1: V128, a2: V128, a3: V128 },
+  );
+  const { get, set, addI, inc, madd, zero } = f;
+  const prob = (offset: number) => [...get('pj'), ...op.v128Load32Splat(offset)];
+  const load = (at: 'v0' | 'v1' | 'v2' | 'v3', offset = 0) => [...get(at), ...op.v128Load(offset)];
+    const startColumns = [...zero('a0', 'a1', 'a2', 'a3'), ...set('pj', get('ph')), ...set('v0', addI('vh', 'd')), ...set('j', op.i32(0))];
+  const keysLeft = [...get('j'), ...get('n'), ...op.i32GeU];
+
+  const sixteenColumns = [
+    ...startColumns,
+    ...whileNot(keysLeft,
+      set('x', prob(0)),
+      madd('a0', get('x'), load('v0', 0)), madd('a1', get('x'), load('v0', 16)), madd('a2', get('x'), load('v0', 32)), madd('a3', get('x'), load('v0', 48)),
+      inc('pj', 4), inc('v0', 'stride'), inc('j', 1)),
+    ...[0, 1, 2, 3].flatMap((i) => [...get('oh'), ...get('d'), ...op.i32Add, ...get(`a${i}` as 'a0'), ...op.v128Store(16 * i)]),
+    ...inc('d', 64),
+  ];
+  const fourKeys = [
+    ...set('v1', addI('v0', 'stride')), ...set('v2', addI('v1', 'stride')), ...set('v3', addI('v2', 'stride')),
+    ...madd('a0', prob(0), load('v0')), ...madd('a1', prob(4), load('v1')), ...madd('a2', prob(8), load('v2')), ...madd('a3', prob(12), load('v3')),
+    ...inc('pj', 16), ...set('v0', addI('v3', 'stride')), ...inc('j', 4),
+  ];
+  const oneKey = [...madd('a0', prob(0), load('v0')), ...inc('pj', 4), ...inc('v0', 'stride'), ...inc('j', 1)];
+  const fourColumns = whileNot([...get('d'), ...get('hd'), ...op.i32GeU],
+    startColumns,
+    whileNot([...addI('j', 4), ...get('n'), ...op.i32GtU], fourKeys),
+    whileNot(keysLeft, oneKey),
+    [...get('oh'), ...get('d'), ...op.i32Add, ...get('a0'), ...get('a1'), ...op.f32x4Add, ...get('a2'), ...get('a3'), ...op.f32x4Add, ...op.f32x4Add, ...op.v128Store()],
+    inc('d', 16));
+  const body = doWhile([...get('h'), ...get('heads'), ...op.i32LtU],
+    set('ph', get('p'), get('h'), get('n'), op.i32Mul, op.i32(4), op.i32Mul, op.i32Add),
+    set('vh', get('v'), get('h'), get('group'), op.i32DivU, get('hd'), op.i32Mul, op.i32Add),
+    set('oh', get('out'), get('h'), get('hd'), op.i32Mul, op.i32Add),
+    set('d', op.i32(0)),
+    whileNot([...addI('d', 64), ...get('hd'), ...op.i32GtU], sixteenColumns),
+    fourColumns,
+    inc('h', 1));
+  return { name: 'weighted', params: f.params, locals: f.locals, body: [body] };
+}
+
+export const decodeAttentionFunctions = (): WasmFunction[] => [scores(), weighted()];

@@ -1,0 +1,117 @@
+/**
+ * The CPU backend's decode attention: one query row over a session's K/V cache, in WebAssembly
+ * SIMD (decode-attention-kernel.ts), ~4× the JavaScript loops of fastops.ts at the 30m preset's
+ * heads once a context passes ~40 positions (bench kernels). A batched decode step runs one of
+ * these per session and layer on the main thread, between the GEMMs: after the GEMMs it is the
+ * largest share of the step.
+ *
+ * A kernel reads only its own memory, so each session's K/V cache lives in a WebAssembly.Memory
+ * of its own, sized at open and never grown (growing would detach the cache's views), with the
+ * kernel's scratch in front:
+ *   [q: qDim | out: qDim | p: nHeads × capacity | K₀ V₀ K₁ V₁ … : 2·nLayers × capacity·kvDim]
+ * The garbage collector frees it with the session's arrays. V8 reserves ~10 GiB of address space
+ * per memory, which caps a process at ~13,000 open sessions.
+ */
+import type { AttentionShape } from '../../../shared/reference/ops';
+import { checkAttention } from '../../../shared/reference/ops';
+import { decodeAttentionFunctions } from './decode-attention-kernel';
+import { wasmModule } from './wasm-writer';
+
+export interface HeadDims {
+  nHeads: number;
+  nKvHeads: number;
+  headDim: number;
+}
+
+interface Kernel {
+  scores(q: number, k: number, p: number, n: number, heads: number, group: number, hd: number, stride: number, scale: number): void;
+  weighted(p: number, v: number, out: number, n: number, heads: number, group: number, hd: number, stride: number): void;
+}
+
+/** One session's memory: its kernel instance and views of its scratch. */
+interface SessionMemory {
+  kernel: Kernel;
+  q: Float32Array; // [qDim] at byte 0
+  out: Float32Array; // [qDim]
+  p: Float32Array; // [nHeads × capacity]
+  capacity: number;
+}
+
+const PAGE = 65536;
+let compiled: WebAssembly.Module | undefined;
+
+export class DecodeAttention {
+  private readonly memories = new WeakMap<ArrayBufferLike, SessionMemory>();
+  private readonly qDim: number;
+  private readonly kvDim: number;
+
+  constructor(private readonly dims: HeadDims) {
+    if (dims.headDim % 4 !== 0) throw new Error(`decode attention: headDim must be a multiple of 4 (four float32 lanes), got ${dims.headDim}`);
+    this.qDim = dims.nHeads * dims.headDim;
+    this.kvDim = dims.nKvHeads * dims.headDim;
+    compiled ??= new WebAssembly.Module(wasmModule(decodeAttentionFunctions(), 1));
+  }
+
+  /** A session's zeroed K/V cache, `layers` × (K, V) of `floats` each, in a memory of its own. */
+  allocate(layers: number, floats: number): { k: Float32Array; v: Float32Array }[] {
+    if (floats % this.kvDim !== 0) throw new Error(`decode attention: a cache of ${floats} floats is not whole rows of ${this.kvDim}`);
+    const capacity = floats / this.kvDim;
+    const scratch = 2 * this.qDim + this.dims.nHeads * capacity;
+    const cacheStart = Math.ceil(scratch / 4) * 4; // 16-byte aligned
+    const bytes = 4 * (cacheStart + 2 * layers * floats);
+    const memory = new WebAssembly.Memory({ initial: Math.ceil(bytes / PAGE), maximum: Math.ceil(bytes / PAGE) });
+    const kernel = new WebAssembly.Instance(compiled!, { env: { memory } }).exports as unknown as Kernel;
+    const all = new Float32Array(memory.buffer);
+    this.memories.set(memory.buffer, {
+      kernel,
+      q: all.subarray(0, this.qDim),
+      out: all.subarray(this.qDim, 2 * this.qDim),
+      p: all.subarray(2 * this.qDim, scratch),
+      capacity,
+    });
+    return Array.from({ length: layers }, (_, l) => {
+      const k = cacheStart + 2 * l * floats;
+      return { k: all.subarray(k, k + floats), v: all.subarray(k + floats, k + 2 * floats) };
+    });
+  }
+
+  /** Whether k and v are one of this attention's caches (then `attend` reads them in place). */
+  holds(k: Float32Array, v: Float32Array): boolean {
+    return k.buffer === v.buffer && this.memories.has(k.buffer);
+  }
+
+  /** = attention(q, k, v, shape) of shared/reference/ops for one row; k, v from `allocate`. */
+  attend(q: Float32Array, k: Float32Array, v: Float32Array, shape: AttentionShape): Float32Array {
+    checkAttention(q, k, v, shape);
+    const { rows, pos0, nHeads, nKvHeads, headDim } = shape;
+    const mem = this.memories.get(k.buffer);
+    if (!mem || v.buffer !== k.buffer) throw new Error('decode attention: k and v are not one of its session caches');
+    if (rows !== 1 || nHeads !== this.dims.nHeads || nKvHeads !== this.dims.nKvHeads || headDim !== this.dims.headDim) {
+      throw new Error(`decode attention: built for one row of ${this.dims.nHeads}/${this.dims.nKvHeads} heads of ${this.dims.headDim}, called with ${rows} rows of ${nHeads}/${nKvHeads} of ${headDim}`);
+    }
+    const n = pos0 + 1;
+    const hd = 4 * headDim;
+    const stride = 4 * this.kvDim;
+    mem.q.set(q);
+    mem.kernel.scores(mem.q.byteOffset, k.byteOffset, mem.p.byteOffset, n, nHeads, nHeads / nKvHeads, hd, stride, 1 / Math.sqrt(headDim));
+    softmaxRows(mem.p, n, nHeads);
+    mem.kernel.weighted(mem.p.byteOffset, v.byteOffset, mem.out.byteOffset, n, nHeads, nHeads / nKvHeads, hd, stride);
+    return mem.out.slice();
+  }
+}
+
+/** p[h·n … h·n + n) ← softmax of itself, for each of `heads` rows (in float64, stored as float32). */
+function softmaxRows(p: Float32Array, n: number, heads: number): void {
+  for (let h = 0, o = 0; h < heads; h++, o += n) {
+    let max = -Infinity;
+    for (let j = o; j < o + n; j++) if (p[j] > max) max = p[j];
+    let sum = 0;
+    for (let j = o; j < o + n; j++) {
+      const e = Math.exp(p[j] - max);
+      p[j] = e;
+      sum += e;
+    }
+    const inverse = 1 / sum;
+    for (let j = o; j < o + n; j++) p[j] *= inverse;
+  }
+}
