@@ -39,7 +39,7 @@ describe('bench kernels', () => {
     const ops = r.ops.map((o) => o.op);
     expect(ops).toEqual(['rmsnorm', 'rmsnorm backward', 'rope', 'column split (qkv)', 'attention', 'attention', 'attention backward', 'silu·mul', 'silu·mul backward', 'residual add', 'embedding gather', 'softmax', 'cross-entropy', 'cross-entropy backward']);
     for (const o of r.ops) {
-      const expected = [...(kinds.includes('webgpu') ? ['webgpu'] : []), 'reference', ...(['rope', 'attention', 'attention backward', 'cross-entropy backward'].includes(o.op) ? ['cpu'] : [])];
+      const expected = [...(kinds.includes('webgpu') ? ['webgpu'] : []), 'reference', ...(['rope', 'attention', 'attention backward', 'silu·mul', 'silu·mul backward', 'cross-entropy backward'].includes(o.op) ? ['cpu'] : [])];
       expect(Object.keys(o.rate).sort(), o.op).toEqual(expected.sort());
       for (const impl of expected) expect(positive(o.rate[impl as keyof typeof o.rate]) && positive(o.ms[impl as keyof typeof o.ms]), `${o.op} ${impl}`).toBe(true);
       expect(o.unit).toBe(o.op.startsWith('attention') ? 'GFLOP/s' : 'GB/s');

@@ -9,7 +9,7 @@
  *           K/V cache: GB/s (bytes read + written per call over its time) or, for attention,
  *           GFLOP/s (kernels/ops.ts, kernels/bench-ops.ts) — the WebGPU kernels (on buffers already on the device; with
  *           --backend webgpu), the JS reference (with reference) and the server's fast JS versions
- *           (with cpu, whose engine runs them; RoPE and attention only).
+ *           (with cpu, whose engine runs them; RoPE, attention and silu·mul only).
  *
  * Every measurement is time-boxed (kernels/timing.ts). No assertion on any number: this reports,
  * it does not judge.
@@ -91,7 +91,7 @@ On a random model (init-random's ${FULL.preset} preset; ${QUICK.preset} with --q
           GFLOP/s, next to onnxruntime-node's bare MatMul on the same product
   ops     RMSNorm, RoPE, attention (over ${CONTEXT} cached positions), silu·mul, residual add, embedding
           gather, softmax, cross-entropy (and backwards) at ${OP_ROWS} rows, GB/s or GFLOP/s: the WebGPU
-          kernels (with webgpu), the JS reference (with reference), the server's fast JS ops (with cpu)
+          kernels (with webgpu), the JS reference (with reference), the server's own ops (with cpu)
 Prints a table to stdout; progress goes to stderr. --quick takes under a minute on lavapipe.
 
 Options:

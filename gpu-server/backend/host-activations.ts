@@ -1,15 +1,17 @@
 /**
  * Activations as host Float32Arrays (activations.ts), for the backends that compute on the host
- * (cpu, reference): the reference ops between the GEMMs, views instead of copies where a view
- * will do, and nothing to free — the garbage collector sees all of it. The batched ops are the
+ * (cpu, reference): the reference ops between the GEMMs — RoPE in Float32-only JavaScript and
+ * SiLU·mul in WebAssembly (fastops.ts, wasm/silu.ts), equal to the reference to rounding — views
+ * instead of copies where a view will do, and nothing to free — the garbage collector sees all of it. The batched ops are the
  * wrapped Backend's, looked up at each call; K/V caches are placed where it says (the cpu
  * backend: WebAssembly memory its decode attention reads in place).
  */
 import type { Floats } from '../../shared/model/types';
-import { add, concatRows, rmsnorm, rmsnormBackward, ropeBackward, siluMul, siluMulBackward } from '../../shared/reference/ops';
+import { add, concatRows, rmsnorm, rmsnormBackward, ropeBackward } from '../../shared/reference/ops';
 import { joinColumns, splitColumns } from './columns';
 import type { ActivationAttentionBackwardCall, ActivationAttentionCall, ActivationBackend, ActivationScope } from './activations';
 import { ropeF32 } from './fastops';
+import { siluMulBackwardF32, siluMulF32 } from './wasm/silu';
 import type { Backend, WeightGroup } from './types';
 
 export class HostScope implements ActivationScope<Float32Array> {
@@ -36,8 +38,8 @@ export class HostScope implements ActivationScope<Float32Array> {
   rmsnormBackward = (dy: Float32Array, x: Float32Array, weight: Floats, rows: number, dim: number, eps: number) => rmsnormBackward(dy, x, weight, rows, dim, eps);
   rope = ropeF32;
   ropeBackward = (dy: Float32Array, rows: number, nHeads: number, headDim: number, pos0: number, theta: number) => ropeBackward(dy, rows, nHeads, headDim, pos0, theta);
-  siluMul = (g: Float32Array, u: Float32Array) => siluMul(g, u);
-  siluMulBackward = (dm: Float32Array, g: Float32Array, u: Float32Array) => siluMulBackward(dm, g, u);
+  siluMul = siluMulF32;
+  siluMulBackward = siluMulBackwardF32;
 }
 
 export class HostActivations implements ActivationBackend<Float32Array> {

@@ -3,8 +3,9 @@
  * (or computes), its inputs, and how each implementation runs it — the WebGPU kernels
  * (gpu-server/backend/webgpu/ops) on device-resident buffers, the JS reference
  * (shared/reference/ops), and what the server runs on the cpu backend where it differs from the
- * reference: RoPE in fast JavaScript (gpu-server/backend/fastops), a decode row's attention in
- * WebAssembly SIMD over a session's cache (gpu-server/backend/cpu/decode-attention.ts),
+ * reference: RoPE in fast JavaScript (gpu-server/backend/fastops), SiLU·mul and its backward in
+ * WebAssembly SIMD (gpu-server/backend/wasm/silu.ts), a decode row's attention in WebAssembly
+ * SIMD over a session's cache (gpu-server/backend/cpu/decode-attention.ts),
  * a step's attention and its backward in onnxruntime (the CPU backend's attention), the loss and
  * its gradient in one pass (gpu-server/backend/loss.ts; timed on the backward row).
  *
@@ -14,6 +15,7 @@
  * make 10·headDim.
  */
 import { ropeF32 } from '../../../gpu-server/backend/fastops';
+import { siluMulBackwardF32, siluMulF32 } from '../../../gpu-server/backend/wasm/silu';
 import { splitColumns } from '../../../gpu-server/backend/columns';
 import type { Backend } from '../../../gpu-server/backend/types';
 import { crossEntropyWithGradient } from '../../../gpu-server/backend/loss';
@@ -143,12 +145,14 @@ export function opCases(model: Model, rows: number, context: number, cpu: Backen
       inputs: { g, u }, outputs: { m: g.length },
       webgpu: (ops, e, b) => ops.siluMul(e, { g: b.g, u: b.u, m: b.m }, g.length),
       reference: () => ref.siluMul(g, u),
+      cpu: () => siluMulF32(g, u),
     },
     {
       op: 'silu·mul backward', shape: rh, unit: 'GB/s', work: 4 * 5 * g.length,
       inputs: { dm, g, u }, outputs: { dg: g.length, du: g.length },
       webgpu: (ops, e, b) => ops.siluMulBackward(e, { dm: b.dm, g: b.g, u: b.u, dg: b.dg, du: b.du }, g.length),
       reference: () => ref.siluMulBackward(dm, g, u),
+      cpu: () => siluMulBackwardF32(dm, g, u),
     },
     {
       op: 'residual add', shape: rd, unit: 'GB/s', work: 4 * 3 * x.length,

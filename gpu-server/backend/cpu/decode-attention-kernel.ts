@@ -11,32 +11,8 @@
  * the rest. headDim must be a multiple of 4. Sums are float32, in a different order from the
  * reference's float64 — equal to rounding (decode-attention.test.ts states the tolerance).
  */
-import { F32, I32, V128, op, type ValueType, type WasmFunction } from './wasm-writer';
+import { doWhile, F32, frame, I32, op, V128, whileNot, type WasmFunction } from '../wasm/writer';
 
-type Code = number[];
-
-/** Named params and locals → their indices, and get/set/add helpers over them. */
-function frame<N extends string>(params: Partial<Record<N, ValueType>>, locals: Partial<Record<N, ValueType>>) {
-  const names = [...Object.keys(params), ...Object.keys(locals)] as N[];
-  const index = new Map(names.map((n, i) => [n, i]));
-  const at = (n: N) => index.get(n)!;
-  const get = (n: N): Code => op.get(at(n));
-  const set = (n: N, ...value: Code[]): Code => [...value.flat(), ...op.set(at(n))];
-  const addI = (a: N, b: N | number): Code => [...get(a), ...(typeof b === 'number' ? op.i32(b) : get(b)), ...op.i32Add];
-  /** n += by */
-  const inc = (n: N, by: N | number): Code => set(n, addI(n, by));
-  /** acc += x · y (vectors) */
-  const madd = (acc: N, x: Code, y: Code): Code => set(acc, get(acc), x, y, op.f32x4Mul, op.f32x4Add);
-  /** The sum of a vector's four lanes. */
-  const hsum = (v: N): Code => [...get(v), ...op.f32x4ExtractLane(0), ...[1, 2, 3].flatMap((lane) => [...get(v), ...op.f32x4ExtractLane(lane), ...op.f32Add])];
-  const zero = (...ns: N[]): Code => ns.flatMap((n) => set(n, op.v128Zero));
-  return { params: Object.values(params) as ValueType[], locals: Object.values(locals) as ValueType[], get, set, addI, inc, madd, hsum, zero };
-}
-
-/** while (!exit) { body } */
-const whileNot = (exit: Code, ...body: Code[]): Code => [...op.block, ...op.loop, ...exit, ...op.brIf(1), ...body.flat(), ...op.br(0), ...op.end, ...op.end];
-/** do { body } while (cond) */
-const doWhile = (cond: Code, ...body: Code[]): Code => [...op.loop, ...body.flat(), ...cond, ...op.brIf(0), ...op.end];
 
 /** scores(q, k, p, n, heads, group, hd, stride, scale): hd = headDim·4, stride = a key's bytes (nKvHeads·headDim·4). */
 function scores(): WasmFunction {

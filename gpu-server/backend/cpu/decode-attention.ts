@@ -16,7 +16,7 @@
 import type { AttentionShape } from '../../../shared/reference/ops';
 import { checkAttention } from '../../../shared/reference/ops';
 import { decodeAttentionFunctions } from './decode-attention-kernel';
-import { wasmModule } from './wasm-writer';
+import { wasmModule } from '../wasm/writer';
 
 export interface HeadDims {
   nHeads: number;

@@ -1,8 +1,9 @@
 /**
  * A minimal WebAssembly module writer: just enough of the binary format (core spec §5, SIMD
- * proposal) for the CPU backend's hand-written kernels (decode-attention-kernel.ts): one imported
- * memory, functions over i32/f32/v128 locals, exports. Like onnx-writer.ts, it spares the
- * project a compiler toolchain: the kernels are built as bytes when the backend starts.
+ * proposal) for the server's hand-written kernels (../cpu/decode-attention-kernel.ts, silu.ts):
+ * one imported memory, functions over i32/f32/v128 locals, exports, and a few helpers to write
+ * their bodies (named locals, loops). Like ../cpu/onnx-writer.ts, it spares the project a
+ * compiler toolchain: the kernels are built as bytes when first used.
  */
 
 export const I32 = 0x7f;
@@ -63,8 +64,21 @@ export const op = {
   v128Store: (offset = 0) => [...simd(0x0b), ...memarg(offset)],
   v128Zero: [...simd(0x0c), ...new Array<number>(16).fill(0)],
   f32x4ExtractLane: (lane: number) => [...simd(0x1f), lane],
+  /** Four lanes of one float32 constant. */
+  f32x4Splat: (value: number) => [...simd(0x0c), ...new Uint8Array(Float32Array.of(value, value, value, value).buffer)],
+  /** Four lanes of one int32 constant. */
+  i32x4Splat: (value: number) => [...simd(0x0c), ...new Uint8Array(Int32Array.of(value, value, value, value).buffer)],
+  f32x4Nearest: simd(0x6a),
+  f32x4Neg: simd(0xe1),
   f32x4Add: simd(0xe4),
+  f32x4Sub: simd(0xe5),
   f32x4Mul: simd(0xe6),
+  f32x4Div: simd(0xe7),
+  f32x4Min: simd(0xe8),
+  f32x4Max: simd(0xe9),
+  i32x4Shl: simd(0xab),
+  i32x4Add: simd(0xae),
+  i32x4TruncSatF32x4S: simd(0xf8),
 };
 
 export interface WasmFunction {
@@ -92,3 +106,28 @@ export function wasmModule(functions: readonly WasmFunction[], minPages: number)
     ...section(10, vec(code)),
   ]);
 }
+
+type Code = number[];
+
+/** Named params and locals → their indices, and get/set/add helpers over them. */
+export function frame<N extends string>(params: Partial<Record<N, ValueType>>, locals: Partial<Record<N, ValueType>>) {
+  const names = [...Object.keys(params), ...Object.keys(locals)] as N[];
+  const index = new Map(names.map((n, i) => [n, i]));
+  const at = (n: N) => index.get(n)!;
+  const get = (n: N): Code => op.get(at(n));
+  const set = (n: N, ...value: Code[]): Code => [...value.flat(), ...op.set(at(n))];
+  const addI = (a: N, b: N | number): Code => [...get(a), ...(typeof b === 'number' ? op.i32(b) : get(b)), ...op.i32Add];
+  /** n += by */
+  const inc = (n: N, by: N | number): Code => set(n, addI(n, by));
+  /** acc += x · y (vectors) */
+  const madd = (acc: N, x: Code, y: Code): Code => set(acc, get(acc), x, y, op.f32x4Mul, op.f32x4Add);
+  /** The sum of a vector's four lanes. */
+  const hsum = (v: N): Code => [...get(v), ...op.f32x4ExtractLane(0), ...[1, 2, 3].flatMap((lane) => [...get(v), ...op.f32x4ExtractLane(lane), ...op.f32Add])];
+  const zero = (...ns: N[]): Code => ns.flatMap((n) => set(n, op.v128Zero));
+  return { params: Object.values(params) as ValueType[], locals: Object.values(locals) as ValueType[], get, set, addI, inc, madd, hsum, zero };
+}
+
+/** while (!exit) { body } */
+export const whileNot = (exit: Code, ...body: Code[]): Code => [...op.block, ...op.loop, ...exit, ...op.brIf(1), ...body.flat(), ...op.br(0), ...op.end, ...op.end];
+/** do { body } while (cond) */
+export const doWhile = (cond: Code, ...body: Code[]): Code => [...op.loop, ...body.flat(), ...cond, ...op.brIf(0), ...op.end];
