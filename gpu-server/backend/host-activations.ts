@@ -1,10 +1,10 @@
 /**
  * Activations as host Float32Arrays (activations.ts), for the backends that compute on the host
- * (cpu, reference): the reference ops between the GEMMs — RoPE in Float32-only JavaScript and
- * SiLU·mul in WebAssembly (fastops.ts, wasm/silu.ts), equal to the reference to rounding — views
- * instead of copies where a view will do, and nothing to free — the garbage collector sees all of it. The batched ops are the
- * wrapped Backend's, looked up at each call; K/V caches are placed where it says (the cpu
- * backend: WebAssembly memory its decode attention reads in place).
+ * (cpu, reference): the reference ops between the GEMMs (RoPE in Float32-only JavaScript and
+ * SiLU·mul in WebAssembly: fastops.ts, wasm/silu.ts, equal to the reference to rounding), views
+ * instead of copies where a view will do, and nothing to free: the garbage collector sees all of
+ * it. The batched ops are the wrapped Backend's, looked up at each call; K/V caches are placed
+ * where it says (the cpu backend: WebAssembly memory its decode attention reads in place).
  */
 import type { Floats } from '../../shared/model/types';
 import { add, concatRows, rmsnorm, rmsnormBackward, ropeBackward } from '../../shared/reference/ops';

@@ -13,7 +13,6 @@
  */
 import { doWhile, F32, frame, I32, op, V128, whileNot, type WasmFunction } from '../wasm/writer';
 
-
 /** scores(q, k, p, n, heads, group, hd, stride, scale): hd = headDim·4, stride = a key's bytes (nKvHeads·headDim·4). */
 function scores(): WasmFunction {
   const f = frame(
@@ -65,7 +64,7 @@ function weighted(): WasmFunction {
   const { get, set, addI, inc, madd, zero } = f;
   const prob = (offset: number) => [...get('pj'), ...op.v128Load32Splat(offset)];
   const load = (at: 'v0' | 'v1' | 'v2' | 'v3', offset = 0) => [...get(at), ...op.v128Load(offset)];
-    const startColumns = [...zero('a0', 'a1', 'a2', 'a3'), ...set('pj', get('ph')), ...set('v0', addI('vh', 'd')), ...set('j', op.i32(0))];
+  const startColumns = [...zero('a0', 'a1', 'a2', 'a3'), ...set('pj', get('ph')), ...set('v0', addI('vh', 'd')), ...set('j', op.i32(0))];
   const keysLeft = [...get('j'), ...get('n'), ...op.i32GeU];
 
   const sixteenColumns = [

@@ -56,6 +56,8 @@ const LAYER_GROUPS = ['qkv', 'o', 'gateup', 'down'] as const;
 
 export class CpuBackend implements Backend {
   readonly info: BackendInfo;
+  /** Each session's K/V cache in a WebAssembly memory of its own, where decode attention reads it (decode-attention.ts). */
+  readonly allocateKvCache?: Backend['allocateKvCache'];
   private readonly serial = new Serial();
   private disposed = false;
 
@@ -71,6 +73,7 @@ export class CpuBackend implements Backend {
     mode: CpuBackwardMode,
   ) {
     this.info = { name: 'cpu', device: `onnxruntime-node ${ORT_VERSION} CPU, ${threads} thread${threads === 1 ? '' : 's'}, ${mode} backward` };
+    if (decode) this.allocateKvCache = (layers, floats) => decode.allocate(layers, floats);
   }
 
   static async create(model: Model, opts: CpuBackendOptions = {}): Promise<CpuBackend> {
@@ -127,11 +130,6 @@ export class CpuBackend implements Backend {
       if (b instanceof ConstantWeightSession) return b.run(dy, rows);
       return runSession(b.session, { dY: new ort.Tensor('float32', dy, [rows, b.outDim]), ...b.weights }, 'dX', rows * b.inDim);
     });
-  }
-
-  /** Each session's K/V cache in a WebAssembly memory of its own, where decode attention reads it (decode-attention.ts). */
-  allocateKvCache(layers: number, floats: number): { k: Float32Array; v: Float32Array }[] {
-    return this.decode?.allocate(layers, floats) ?? Array.from({ length: layers }, () => ({ k: new Float32Array(floats), v: new Float32Array(floats) }));
   }
 
   /**

@@ -26,10 +26,8 @@ const LN2_HI = 0.693359375; // 355/512: n·LN2_HI is exact for |n| < 2^15
 const LN2_LO = -2.12194440e-4; // ln 2 − LN2_HI
 const TAYLOR = [1 / 720, 1 / 120, 1 / 24, 1 / 6, 1 / 2, 1, 1]; // e^r, highest power first
 
-type Vec = 'x' | 'e' | 'n' | 'a' | 'b' | 's';
-
 /** s ← σ(x) for the vector in local x, using e and n as temporaries. */
-function sigmoid(f: ReturnType<typeof frame<Vec | string>>): Code {
+function sigmoid(f: ReturnType<typeof frame<string>>): Code {
   const { get, set } = f;
   const splat = op.f32x4Splat;
   // e ← clamp(−x); n ← round(e·log₂e); e ← (e − n·LN2_HI) − n·LN2_LO (= r)
