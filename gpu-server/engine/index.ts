@@ -17,6 +17,7 @@ import type { TapExchange } from '../../shared/protocol/exchange';
 import { forwardStep, type LayerTrace, type StepContext } from './forward';
 import { EngineSession, StepError } from './session';
 import { TapPlan } from '../../shared/protocol/plan';
+import { topIndices } from '../../shared/util/top';
 
 export { EngineSession, StepError } from './session';
 export { PlanError, TapPlan } from '../../shared/protocol/plan';
@@ -108,10 +109,10 @@ export class Engine {
     const token = session.sampler.sample(last);
     const result: InferenceResult = { token };
     if (opts.logprobs > 0) {
-      // Log-probabilities cost a pass over the vocabulary and a sort: only when asked.
+      // Log-probabilities cost a pass over the vocabulary and a heap of the k best: only when asked.
       const logp = logSoftmax(last);
       result.logprob = logp[token];
-      result.topLogprobs = [...logp.keys()].sort((a, b) => logp[b] - logp[a]).slice(0, opts.logprobs).map((t) => ({ token: t, logprob: logp[t] }));
+      result.topLogprobs = topIndices(logp, opts.logprobs).map((t) => ({ token: t, logprob: logp[t] }));
     }
     if (opts.returnLogits) result.logits = logits;
     return result;

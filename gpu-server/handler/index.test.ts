@@ -64,6 +64,22 @@ describe.each(['reference', 'cpu', 'webgpu'] as const)('split execution in proce
     session.close();
   });
 
+  it('logprobs: the token\'s log-probability and the k most likely, as the reference log-softmax ranks them', async () => {
+    const session = await open('inference');
+    const cache = createKVCache(model.config, 40);
+    const prompt = [1, 5, 9, 2, 30];
+    const step = await session.forward(prompt, { logprobs: 5 });
+    const logits = Array.from(forward(model, prompt, cache).subarray(-model.config.vocabSize));
+    const max = Math.max(...logits);
+    const logSum = Math.log(logits.reduce((s, l) => s + Math.exp(l - max), 0)) + max;
+    const logp = Array.from(logits, (l) => l - logSum);
+    const ranked = logp.map((_, i) => i).sort((a, b) => logp[b] - logp[a] || a - b).slice(0, 5);
+    expect(step.topLogprobs!.map((t) => t.token)).toEqual(ranked);
+    step.topLogprobs!.forEach((t) => expect(t.logprob).toBeCloseTo(logp[t.token], 4));
+    expect(step.logprob).toBeCloseTo(logp[step.token!], 4);
+    session.close();
+  });
+
   it.each(Object.keys(adapters))('adapter %s: a training step gives the reference gradients (≤ 1e-4 relative)', async (name) => {
     const adapter = adapters[name];
     const session = await open('training', adapter);

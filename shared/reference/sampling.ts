@@ -6,6 +6,7 @@
  */
 import type { Floats } from '../model/types';
 import { Rng } from '../util/rng';
+import { drawToken } from './draw';
 
 export interface SamplingParams {
   /** 0 = greedy; default 1. */
@@ -87,6 +88,8 @@ export function samplingDistribution(logits: Floats, params: SamplingParams = {}
 export class Sampler {
   readonly params: SamplingParams;
   readonly rng: Rng;
+  /** The probabilities of a draw, reused from token to token. */
+  private scratch = new Float64Array(0);
 
   /** `rng` overrides params.seed (e.g. an Rng restored from a checkpoint). */
   constructor(params: SamplingParams = {}, rng?: Rng) {
@@ -95,19 +98,15 @@ export class Sampler {
     this.rng = rng ?? new Rng(params.seed ?? Math.floor(Math.random() * 2 ** 32));
   }
 
-  /** One token id from a row of logits [vocab]. Greedy draws no random numbers. */
+  /**
+   * One token id from a row of logits [vocab]: where a uniform draw falls in the running sum, in
+   * id order, of samplingDistribution (the last kept token if the rounded total falls short of
+   * it), computed without building that distribution (draw.ts). Greedy draws no random numbers.
+   */
   sample(logits: Floats): number {
     if (this.params.temperature === 0) return argmax(logits);
-    const p = samplingDistribution(logits, this.params);
-    const r = this.rng.nextFloat();
-    let cum = 0;
-    let last = 0;
-    for (let i = 0; i < p.length; i++) {
-      if (p[i] === 0) continue;
-      cum += p[i];
-      last = i;
-      if (r < cum) return i;
-    }
-    return last; // r ≥ the rounded total: the last kept token
+    if (logits.length === 0) throw new Error('sampling: empty logits');
+    if (this.scratch.length < logits.length) this.scratch = new Float64Array(logits.length);
+    return drawToken(logits, this.params, this.rng.nextFloat(), this.scratch);
   }
 }
