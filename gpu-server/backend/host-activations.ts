@@ -16,7 +16,7 @@ import type { Backend, WeightGroup } from './types';
 
 export class HostScope implements ActivationScope<Float32Array> {
   /** `allocateKvCache`: the backend's placement of K/V caches (Backend.allocateKvCache), if it has one. */
-  constructor(private readonly allocateKvCache?: (layers: number, floats: number) => { k: Float32Array; v: Float32Array }[]) {}
+  constructor(private readonly allocateKvCache?: Backend['allocateKvCache']) {}
 
   upload = (x: Float32Array) => x;
   read = async (t: Float32Array) => t;

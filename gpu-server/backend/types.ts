@@ -50,9 +50,9 @@ export interface Backend {
   /**
    * Optional, for host activations: a session's zeroed K/V cache, `layers` × (K, V) of `floats`
    * each, placed where `attention` reads it fastest (the cpu backend: WebAssembly memory).
-   * Without it the caches are plain arrays.
+   * Without it, or where it returns undefined, the caches are plain arrays.
    */
-  allocateKvCache?(layers: number, floats: number): { k: Float32Array; v: Float32Array }[];
+  allocateKvCache?(layers: number, floats: number): { k: Float32Array; v: Float32Array }[] | undefined;
   /** Releases native resources. */
   dispose(): Promise<void>;
 }

@@ -63,7 +63,7 @@ export function opCases(model: Model, rows: number, context: number, cpu: Backen
   const q = noise(rows * qDim, 6);
   const [k, v] = [noise(context * nKvHeads * headDim, 7), noise(context * nKvHeads * headDim, 8)];
   // The cpu backend reads a session's cache where it placed it (WebAssembly memory, for decode rows).
-  const cache = cpu?.allocateKvCache?.(1, k.length)[0] ?? { k, v };
+  const cache = cpu?.allocateKvCache?.(1, k.length)?.[0] ?? { k, v };
   cache.k.set(k);
   cache.v.set(v);
   const logits = noise(rows * vocab, 9).map((l) => 4 * l);

@@ -11,7 +11,7 @@ import { attention } from '../../../shared/reference/ops';
 import { Engine } from '../../engine';
 import { createBackend } from '../index';
 import type { Backend } from '../types';
-import { DecodeAttention } from './decode-attention';
+import { DecodeAttention, MAX_PAGES } from './decode-attention';
 
 // [nHeads, nKvHeads, headDim]: the 30m preset's, stories260K's, groups of 3 and 1, a width with 16-column blocks and a 4-column rest.
 const SHAPES = [[8, 4, 64], [8, 4, 8], [6, 2, 4], [3, 3, 12], [2, 1, 20]];
@@ -26,7 +26,7 @@ describe('DecodeAttention (WebAssembly SIMD)', () => {
       const kvDim = nKvHeads * headDim;
       const decode = new DecodeAttention({ nHeads, nKvHeads, headDim });
       const capacity = 320;
-      const [first, second] = decode.allocate(2, capacity * kvDim);
+      const [first, second] = decode.allocate(2, capacity * kvDim)!;
       // The second layer's cache is the one read, so reading past the first's would show.
       second.k.set(randomFloats(capacity * kvDim, 11));
       second.v.set(randomFloats(capacity * kvDim, 12));
@@ -44,8 +44,8 @@ describe('DecodeAttention (WebAssembly SIMD)', () => {
 
   it('allocates zeroed, disjoint, 16-byte-aligned caches in a memory per session', () => {
     const decode = new DecodeAttention({ nHeads: 4, nKvHeads: 2, headDim: 8 });
-    const layers = decode.allocate(3, 10 * 16);
-    const other = decode.allocate(3, 10 * 16);
+    const layers = decode.allocate(3, 10 * 16)!;
+    const other = decode.allocate(3, 10 * 16)!;
     for (const { k, v } of layers) {
       expect(k.length).toBe(160);
       expect(k.every((x) => x === 0) && v.every((x) => x === 0)).toBe(true);
@@ -63,13 +63,21 @@ describe('DecodeAttention (WebAssembly SIMD)', () => {
 
   it('refuses what it was not built for, by name', () => {
     const decode = new DecodeAttention({ nHeads: 4, nKvHeads: 2, headDim: 8 });
-    const [{ k, v }] = decode.allocate(1, 10 * 16);
+    const [{ k, v }] = decode.allocate(1, 10 * 16)!;
     const q = randomFloats(32, 1);
     expect(() => decode.attend(q, new Float32Array(160), new Float32Array(160), { rows: 1, pos0: 0, nHeads: 4, nKvHeads: 2, headDim: 8 })).toThrow(/not one of its session caches/);
     expect(() => decode.attend(randomFloats(64, 1), k, v, { rows: 2, pos0: 0, nHeads: 4, nKvHeads: 2, headDim: 8 })).toThrow(/one row/);
     expect(() => decode.attend(q, k, v, { rows: 1, pos0: 10, nHeads: 4, nKvHeads: 2, headDim: 8 })).toThrow();
     expect(() => new DecodeAttention({ nHeads: 4, nKvHeads: 2, headDim: 6 })).toThrow(/multiple of 4/);
     expect(() => decode.allocate(1, 17)).toThrow(/whole rows/);
+  });
+
+  it('leaves a cache over 4 GiB to plain arrays (undefined), as a 7B model\'s 4k context would need', () => {
+    const decode = new DecodeAttention({ nHeads: 32, nKvHeads: 32, headDim: 128 }); // Llama-2 7B
+    const floats = 4096 * 32 * 128; // 4k positions
+    expect(decode.pages(32, floats)).toBeGreaterThan(MAX_PAGES);
+    expect(decode.allocate(32, floats)).toBeUndefined();
+    expect(decode.pages(32, floats / 2)).toBeLessThanOrEqual(MAX_PAGES); // 2k positions (2 GiB) fit
   });
 });
 

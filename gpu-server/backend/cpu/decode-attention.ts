@@ -10,8 +10,9 @@
  * of its own, sized at open and never grown (growing would detach the cache's views), with the
  * kernel's scratch in front:
  *   [q: qDim | out: qDim | p: nHeads × capacity | K₀ V₀ K₁ V₁ … : 2·nLayers × capacity·kvDim]
- * The garbage collector frees it with the session's arrays. V8 reserves ~10 GiB of address space
- * per memory, which caps a process at ~13,000 open sessions.
+ * The garbage collector frees it with the session's arrays. A memory holds at most 4 GiB, and V8
+ * reserves ~10 GiB of address space for each (~13,000 at once in a process): a session past
+ * either keeps plain arrays, which JavaScript reads (fastops.ts), rather than failing to open.
  */
 import type { AttentionShape } from '../../../shared/reference/ops';
 import { checkAttention } from '../../../shared/reference/ops';
@@ -39,6 +40,8 @@ interface SessionMemory {
 }
 
 const PAGE = 65536;
+/** The most pages one WebAssembly memory may have (4 GiB: addresses are 32-bit). */
+export const MAX_PAGES = 65536;
 let compiled: WebAssembly.Module | undefined;
 
 export class DecodeAttention {
@@ -53,14 +56,35 @@ export class DecodeAttention {
     compiled ??= new WebAssembly.Module(wasmModule(decodeAttentionFunctions(), 1));
   }
 
-  /** A session's zeroed K/V cache, `layers` × (K, V) of `floats` each, in a memory of its own. */
-  allocate(layers: number, floats: number): { k: Float32Array; v: Float32Array }[] {
+  /** The 64 KiB pages of a session's memory: its scratch, then its caches. */
+  pages(layers: number, floats: number): number {
+    return Math.ceil((4 * (this.cacheStart(floats) + 2 * layers * floats)) / PAGE);
+  }
+
+  /** Where the caches start, in floats: after q, out and p, 16-byte aligned. */
+  private cacheStart(floats: number): number {
+    return Math.ceil((2 * this.qDim + this.dims.nHeads * (floats / this.kvDim)) / 4) * 4;
+  }
+
+  /**
+   * A session's zeroed K/V cache, `layers` × (K, V) of `floats` each, in a memory of its own; or
+   * undefined where none can hold it — over 4 GiB (a 7B model's 4k context), or no address space
+   * left for another — and the caller keeps plain arrays, read by JavaScript instead.
+   */
+  allocate(layers: number, floats: number): { k: Float32Array; v: Float32Array }[] | undefined {
     if (floats % this.kvDim !== 0) throw new Error(`decode attention: a cache of ${floats} floats is not whole rows of ${this.kvDim}`);
     const capacity = floats / this.kvDim;
+    const pages = this.pages(layers, floats);
+    if (pages > MAX_PAGES) return undefined;
+    let memory: WebAssembly.Memory;
+    try {
+      memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
+    } catch (e) {
+      if (e instanceof RangeError) return undefined; // "could not allocate memory": address space
+      throw e;
+    }
     const scratch = 2 * this.qDim + this.dims.nHeads * capacity;
-    const cacheStart = Math.ceil(scratch / 4) * 4; // 16-byte aligned
-    const bytes = 4 * (cacheStart + 2 * layers * floats);
-    const memory = new WebAssembly.Memory({ initial: Math.ceil(bytes / PAGE), maximum: Math.ceil(bytes / PAGE) });
+    const cacheStart = this.cacheStart(floats);
     const kernel = new WebAssembly.Instance(compiled!, { env: { memory } }).exports as unknown as Kernel;
     const all = new Float32Array(memory.buffer);
     this.memories.set(memory.buffer, {
