@@ -1,7 +1,8 @@
 /**
  * One request's generation: resolve the model (the base, or one of the tenant's adapters),
  * open a split session on a base-model server, generate, and turn tokens into text as they
- * come (prefix-decoding, so spaces and multi-byte characters survive), cutting at stop strings.
+ * come (a short window of tokens decoded per token, so spaces and multi-byte characters survive),
+ * cutting at stop strings.
  */
 import type { FinishReason, Usage } from '../../shared/api/openai';
 import type { PeftAdapter } from '../../shared/adapters/adapter';

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { buildHfTokenizerFiles, ChatTemplateError, createStreamDecoder, encodeLlama2c, parseLlama2cTokenizer, Tokenizer } from './index';
 
 const TOK512 = new Uint8Array(readFileSync(new URL('../../../shared/models/stories260K/tok512.bin', import.meta.url)));
@@ -126,6 +126,24 @@ describe('StreamDecoder', () => {
     const out = generated.map((id) => stream.push(id)).join('');
     expect(out).toBe(tokenizer.decode(generated));
     expect(out).toBe('Lily smiled 😀!');
+  });
+
+  it('decodes a short window per token however long the stream, and its chunks still make the full decode', () => {
+    const story = 'Once upon a time, a little girl named Zara found a 🦄 in the woods. 日本 was far away. '.repeat(12);
+    const ids = tokenizer.encode(story);
+    const [prompt, generated] = [ids.slice(0, 200), ids.slice(200)];
+    const decode = vi.spyOn(tokenizer, 'decode');
+    try {
+      const stream = createStreamDecoder(tokenizer, prompt);
+      const out = generated.map((id) => stream.push(id)).join('') + stream.flush();
+      const full = tokenizer.decode(ids, { skipSpecialTokens: true });
+      expect(out).toBe(full.slice(tokenizer.decode(prompt, { skipSpecialTokens: true }).length));
+      // five tokens already shown, plus the unshown ones (a character's bytes at most): not the whole stream
+      const longest = Math.max(...decode.mock.calls.slice(0, -2).map(([decoded]) => decoded.length));
+      expect(longest).toBeLessThanOrEqual(5 + 4);
+    } finally {
+      decode.mockRestore();
+    }
   });
 
   it('skips special tokens and flushes an incomplete sequence at the end', () => {
