@@ -5,7 +5,6 @@
 import type { Model } from '../../shared/model/types';
 import type { TokenClaims } from '../../shared/protocol/token';
 import type { TapPlanEntry } from '../../shared/protocol/messages';
-import { softmax } from '../../shared/reference/ops';
 import type { SamplingParams } from '../../shared/reference/sampling';
 import type { Backend } from '../backend/types';
 import type { ActivationBackend, ActivationScope } from '../backend/activations';
@@ -205,8 +204,12 @@ export class Engine {
   }
 }
 
-/** log softmax of one row of logits. */
+/** log softmax of one row of logits, as lᵢ − max − log Σⱼ e^(lⱼ − max): finite where a probability underflows. */
 function logSoftmax(logits: Float32Array): Float64Array {
-  const p = softmax(Float64Array.from(logits), 1, logits.length);
-  return p.map((x) => Math.log(x));
+  let max = -Infinity;
+  for (const l of logits) if (l > max) max = l;
+  let sum = 0;
+  for (const l of logits) sum += Math.exp(l - max);
+  const shift = max + Math.log(sum);
+  return Float64Array.from(logits, (l) => l - shift);
 }
