@@ -26,8 +26,11 @@ const LN2_HI = 0.693359375; // 355/512: n·LN2_HI is exact for |n| < 2^15
 const LN2_LO = -2.12194440e-4; // ln 2 − LN2_HI
 const TAYLOR = [1 / 720, 1 / 120, 1 / 24, 1 / 6, 1 / 2, 1, 1]; // e^r, highest power first
 
+/** The locals sigmoid reads and writes, in whichever function's frame holds them. */
+type SigmoidLocals = Pick<ReturnType<typeof frame<'x' | 'e' | 'n' | 's'>>, 'get' | 'set'>;
+
 /** s ← σ(x) for the vector in local x, using e and n as temporaries. */
-function sigmoid(f: ReturnType<typeof frame<string>>): Code {
+function sigmoid(f: SigmoidLocals): Code {
   const { get, set } = f;
   const splat = op.f32x4Splat;
   // e ← clamp(−x); n ← round(e·log₂e); e ← (e − n·LN2_HI) − n·LN2_LO (= r)
@@ -45,9 +48,9 @@ function sigmoid(f: ReturnType<typeof frame<string>>): Code {
 
 /** silu(g, u, m, bytes): m = g·σ(g)·u over `bytes` (a multiple of 16). */
 function forward(): WasmFunction {
-  const f = frame<string>({ g: I32, u: I32, m: I32, bytes: I32 }, { i: I32, x: V128, e: V128, n: V128, s: V128 });
+  const f = frame({ g: I32, u: I32, m: I32, bytes: I32 }, { i: I32, x: V128, e: V128, n: V128, s: V128 });
   const { get, set, addI, inc } = f;
-  const load = (base: string) => [...addI(base, 'i'), ...op.v128Load()];
+  const load = (base: 'g' | 'u') => [...addI(base, 'i'), ...op.v128Load()];
   const body = whileNot([...get('i'), ...get('bytes'), ...op.i32GeU],
     set('x', load('g')),
     sigmoid(f),
@@ -58,9 +61,9 @@ function forward(): WasmFunction {
 
 /** siluBackward(dm, g, u, dg, du, bytes): the gradients of m = g·σ(g)·u given dm. */
 function backward(): WasmFunction {
-  const f = frame<string>({ dm: I32, g: I32, u: I32, dg: I32, du: I32, bytes: I32 }, { i: I32, x: V128, e: V128, n: V128, s: V128, a: V128 });
+  const f = frame({ dm: I32, g: I32, u: I32, dg: I32, du: I32, bytes: I32 }, { i: I32, x: V128, e: V128, n: V128, s: V128, a: V128 });
   const { get, set, addI, inc } = f;
-  const load = (base: string) => [...addI(base, 'i'), ...op.v128Load()];
+  const load = (base: 'dm' | 'g' | 'u') => [...addI(base, 'i'), ...op.v128Load()];
   const body = whileNot([...get('i'), ...get('bytes'), ...op.i32GeU],
     set('x', load('g')),
     sigmoid(f),
