@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Rng } from './rng';
-import { descendingUntil, topIndices } from './top';
+import { topIndices } from './top';
 
 /** The reference: every index, sorted by value descending, ties by index ascending, cut to k. */
 const bySort = (v: ArrayLike<number>, k: number) => Array.from({ length: v.length }, (_, i) => i).sort((a, b) => v[b] - v[a] || a - b).slice(0, Math.max(0, k));
@@ -19,24 +19,5 @@ describe('topIndices', () => {
   it('handles negative infinities and a constant row', () => {
     expect(topIndices([-Infinity, 3, -Infinity, 3], 3)).toEqual([1, 3, 0]);
     expect(topIndices(new Float32Array(5), 2)).toEqual([0, 1]);
-  });
-});
-
-describe('descendingUntil', () => {
-  it('= the full stable descending sort, stopped just after the first index that says enough', () => {
-    const rng = new Rng(5);
-    for (const n of [1, 2, 9, 500]) {
-      const tied = Float64Array.from({ length: n }, () => Math.floor(rng.nextFloat() * 5));
-      const spread = Float64Array.from({ length: n }, () => rng.normal());
-      for (const v of [tied, spread]) {
-        const sorted = bySort(v, n);
-        for (const m of [1, 2, Math.ceil(n / 3), n]) {
-          let seen = 0;
-          expect(descendingUntil(v, () => ++seen >= m), `n ${n} m ${m}`).toEqual(sorted.slice(0, m));
-        }
-        expect(descendingUntil(v, () => false)).toEqual(sorted);
-      }
-    }
-    expect(descendingUntil([], () => true)).toEqual([]);
   });
 });

@@ -1,7 +1,7 @@
 /**
  * The k largest of n values without sorting all n: a min-heap of the best k seen so far, O(n log k).
- * Sampling's top-k and top-p, and the k most likely tokens of logprobs, used to sort the whole
- * vocabulary per token (~7 ms at 32k tokens).
+ * Sampling's top-k and the k most likely tokens of logprobs used to sort the whole vocabulary per
+ * token (~7 ms at 32k tokens).
  */
 
 /** Indices of the k largest values, largest first; equal values lower index first (as a stable descending sort). */
@@ -39,41 +39,4 @@ export function topIndices(values: ArrayLike<number>, k: number): number[] {
     }
   }
   return heap.sort((a, b) => (worse(a, b) ? 1 : worse(b, a) ? -1 : 0));
-}
-
-/**
- * Indices in descending order of value (equal values lower index first), produced lazily until
- * `enough(i)` says the last one was the last wanted — O(n + m log n) for m of them: a max-heap of
- * every index, popped m times. Top-p's nucleus, whose size is known only while walking it.
- */
-export function descendingUntil(values: ArrayLike<number>, enough: (index: number) => boolean): number[] {
-  const n = values.length;
-  // better(a, b): a ranks above b
-  const better = (a: number, b: number) => values[a] > values[b] || (values[a] === values[b] && a < b);
-  const heap = Int32Array.from({ length: n }, (_, i) => i);
-  let size = n;
-  const siftDown = (at: number) => {
-    for (;;) {
-      const l = 2 * at + 1;
-      const r = l + 1;
-      let best = at;
-      if (l < size && better(heap[l], heap[best])) best = l;
-      if (r < size && better(heap[r], heap[best])) best = r;
-      if (best === at) return;
-      const t = heap[at];
-      heap[at] = heap[best];
-      heap[best] = t;
-      at = best;
-    }
-  };
-  for (let at = (n >> 1) - 1; at >= 0; at--) siftDown(at);
-  const out: number[] = [];
-  while (size > 0) {
-    const i = heap[0];
-    out.push(i);
-    heap[0] = heap[--size];
-    siftDown(0);
-    if (enough(i)) break;
-  }
-  return out;
 }
