@@ -11,6 +11,7 @@ import { connect } from '../../gpu-server/client';
 import { startServer, type RunningServer } from '../../gpu-server/server';
 import type { Model, ModelConfig } from '../../shared/model/types';
 import { devSessionToken, newTokenId } from '../../shared/protocol/token';
+import type { SamplingParams } from '../../shared/reference/sampling';
 import { SplitSession } from '../../shared/split';
 
 export const PROMPT = [1, 17, 42, 99, 7]; // BOS and a few ids; every preset's vocab holds them
@@ -28,7 +29,7 @@ export interface DecodeRun {
   tokens: number;
   seconds: number;
   tokensPerSecond: number;
-  /** Each session's greedy tokens: the prefill's, then one per decode step. */
+  /** Each session's tokens: the prefill's, then one per decode step. */
   ids: number[][];
 }
 
@@ -43,13 +44,16 @@ export async function withServer<T>(model: Model, backend: Backend, body: (serve
   }
 }
 
-/** Opens one session per adapter on the server at `url`, prefills all, then times concurrent greedy decode steps. */
-export async function decode(url: string, secret: string, config: ModelConfig, adapters: (TapAdapter | undefined)[], limits: DecodeLimits): Promise<DecodeRun> {
+/**
+ * Opens one session per adapter on the server at `url`, prefills all, then times concurrent decode
+ * steps: greedy, or drawn with `sampling` (session i seeded with i, so a run repeats).
+ */
+export async function decode(url: string, secret: string, config: ModelConfig, adapters: (TapAdapter | undefined)[], limits: DecodeLimits, sampling: SamplingParams = { temperature: 0 }): Promise<DecodeRun> {
   const maxContext = PROMPT.length + limits.steps + 1;
   const opened = await Promise.all(
     adapters.map(async (adapter, i) => {
       const token = await devSessionToken(secret, `bench-${i}`, { maxSessions: 4, maxContext, maxMemoryBytes: 2 ** 40 });
-      return SplitSession.open(await connect(url), { token, mode: 'inference', maxContext, config, adapter, sampling: { temperature: 0 } });
+      return SplitSession.open(await connect(url), { token, mode: 'inference', maxContext, config, adapter, sampling: { ...sampling, seed: i } });
     }),
   );
   try {

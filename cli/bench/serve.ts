@@ -9,6 +9,9 @@
  *                               over that of 1 session;
  *   multi_adapter_vs_base       32 sessions, each with its own LoRA (r 8, q_proj + v_proj, run
  *                               client-side at the taps), over 32 base-only sessions;
+ *   sampled_vs_greedy           32 base-only sessions drawing their tokens (temperature 0.8,
+ *                               top-p 0.9, on the server) over the same sessions decoding greedily
+ *                               — what sampling over the vocabulary costs per token;
  *   cpu_gemm_vs_ort             geometric mean over the model's weight groups at 32 rows of the
  *                               backend's GEMM GFLOP/s over a bare onnxruntime MatMul (benchGemm);
  *   split_vs_inprocess_latency  per-token decode latency of one stream with a LoRA through the
@@ -32,6 +35,7 @@ import { mergeAdapter } from '../../shared/adapters';
 import { randomModel } from '../../shared/model/random';
 import type { Model, ModelConfig } from '../../shared/model/types';
 import { generate } from '../../shared/reference';
+import type { SamplingParams } from '../../shared/reference/sampling';
 import { createBackend } from '../../gpu-server/backend';
 import { benchGemm } from '../../gpu-server/backend/gemm-bench';
 import { groupShape } from '../../gpu-server/backend/groups';
@@ -43,6 +47,8 @@ import { TenantProcess } from './tenant-process';
 import { parameterCount, presetConfig } from '../init-random';
 
 const SESSIONS = 32;
+/** What sampled_vs_greedy's sessions draw with: a common chat setting. */
+const SAMPLED: SamplingParams = { temperature: 0.8, topP: 0.9 };
 
 interface Plan {
   preset: string;
@@ -75,6 +81,7 @@ interface Round {
   single: DecodeRun;
   batched: DecodeRun;
   multi: DecodeRun;
+  sampled: DecodeRun;
   split: DecodeRun;
 }
 
@@ -102,7 +109,7 @@ export async function benchServe(plan: Plan): Promise<Record<string, unknown>> {
   const rounds: Round[] = [];
   try {
     await withServer(model, backend, async (server, secret) => {
-      const decode = (loraSeeds: (number | null)[], steps: number) => tenants.decode({ url: server.url, secret, config, loraSeeds, limits: { steps } });
+      const decode = (loraSeeds: (number | null)[], steps: number, sampling?: SamplingParams) => tenants.decode({ url: server.url, secret, config, loraSeeds, limits: { steps }, sampling });
       // Warm-up (ORT sessions, JIT) at both batch sizes and along the tap path; not measured.
       await decode(base, 2);
       await decode([loras[0]], 2);
@@ -112,9 +119,10 @@ export async function benchServe(plan: Plan): Promise<Record<string, unknown>> {
         const single = await decode([null], plan.steps);
         const batched = await decode(base, plan.steps);
         const multi = await decode(loras, plan.steps);
+        const sampled = await decode(base, plan.steps, SAMPLED);
         const split = await decode([loras[0]], plan.steps);
-        rounds.push({ single, batched, multi, split });
-        log(`round ${i + 1}/${plan.rounds}: 1 session ${fmt(single.tokensPerSecond, 1)}, ${SESSIONS} base ${fmt(batched.tokensPerSecond, 1)}, ${SESSIONS} LoRA ${fmt(multi.tokensPerSecond, 1)} tokens/s; 1 LoRA stream ${fmt((1000 * split.seconds) / plan.steps)} ms/token`);
+        rounds.push({ single, batched, multi, sampled, split });
+        log(`round ${i + 1}/${plan.rounds}: 1 session ${fmt(single.tokensPerSecond, 1)}, ${SESSIONS} base ${fmt(batched.tokensPerSecond, 1)}, ${SESSIONS} LoRA ${fmt(multi.tokensPerSecond, 1)}, ${SESSIONS} sampled ${fmt(sampled.tokensPerSecond, 1)} tokens/s; 1 LoRA stream ${fmt((1000 * split.seconds) / plan.steps)} ms/token`);
       }
     });
   } finally {
@@ -152,6 +160,8 @@ export async function benchServe(plan: Plan): Promise<Record<string, unknown>> {
     multi_adapter_vs_base: median(rounds.map((r) => r.multi.tokensPerSecond / r.batched.tokensPerSecond)),
     batched_vs_single_per_round: rounds.map((r) => r.batched.tokensPerSecond / r.single.tokensPerSecond),
     multi_adapter_vs_base_per_round: rounds.map((r) => r.multi.tokensPerSecond / r.batched.tokensPerSecond),
+    sampled_tokens_per_s: tps((r) => r.sampled),
+    sampled_vs_greedy: median(rounds.map((r) => r.sampled.tokensPerSecond / r.batched.tokensPerSecond)),
     cpu_gemm_vs_ort: gemmRatio,
     split_ms_per_token: splitMs,
     inprocess_ms_per_token: local.ms,
@@ -174,6 +184,8 @@ function table(r: Awaited<ReturnType<typeof benchServe>>): string {
     [`${SESSIONS} sessions, ${SESSIONS} LoRAs`, `${n('multi_adapter_tokens_per_s', 1)} tokens/s`],
     ['batched_vs_single', `${n('batched_vs_single')} (rounds: ${(r.batched_vs_single_per_round as number[]).map((x) => fmt(x)).join(', ')})`],
     ['multi_adapter_vs_base', `${n('multi_adapter_vs_base')} (rounds: ${(r.multi_adapter_vs_base_per_round as number[]).map((x) => fmt(x)).join(', ')})`],
+    [`${SESSIONS} sessions, sampled`, `${n('sampled_tokens_per_s', 1)} tokens/s (temperature ${SAMPLED.temperature}, top-p ${SAMPLED.topP})`],
+    ['sampled_vs_greedy', n('sampled_vs_greedy')],
     ['cpu_gemm_vs_ort', `${n('cpu_gemm_vs_ort', 3)} (geometric mean, ${SESSIONS} rows)`],
     ['split, 1 LoRA stream', `${n('split_ms_per_token')} ms/token`],
     ['in-process, merged', `${n('inprocess_ms_per_token')} ms/token${r.split_matches_inprocess ? '' : ' (greedy tokens differ from the split run)'}`],
@@ -195,6 +207,7 @@ Makes a random model in memory (init-random's 30m preset; 6m with --quick), star
 server in this process (cpu backend, a free port) and measures, over real WebSocket sessions:
   batched_vs_single           ${SESSIONS} concurrent base sessions' aggregate decode tokens/s over 1 session's
   multi_adapter_vs_base       ${SESSIONS} sessions, each with its own LoRA (r 8, q_proj, v_proj), over ${SESSIONS} base ones
+  sampled_vs_greedy           ${SESSIONS} base sessions drawing tokens (temperature ${SAMPLED.temperature}, top-p ${SAMPLED.topP}) over ${SESSIONS} greedy ones
   cpu_gemm_vs_ort             the backend's GEMM over onnxruntime's MatMul on the model's shapes (geometric mean)
   split_vs_inprocess_latency  per-token latency of one LoRA stream through the server over the
                               in-process reference generate on the merged model

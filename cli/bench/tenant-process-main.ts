@@ -6,7 +6,7 @@ import type { DecodeRequest } from './tenant-process';
 process.on('message', async (m: { type: 'decode' } & DecodeRequest) => {
   try {
     const sessions = m.loraSeeds.map((seed) => (seed === null ? undefined : benchLora(m.config, seed)));
-    const run = await decode(m.url, m.secret, m.config, sessions, m.limits);
+    const run = await decode(m.url, m.secret, m.config, sessions, m.limits, m.sampling);
     process.send!({ type: 'result', run });
   } catch (e) {
     process.send!({ type: 'error', message: e instanceof Error ? (e.stack ?? e.message) : String(e) });

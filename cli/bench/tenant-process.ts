@@ -2,11 +2,12 @@
  * The tenants' side of `bench serve` in a process of its own, as the edge is in deployment: it
  * opens the sessions, applies each session's LoRA at the taps and decodes, while the bench's
  * own process runs the server. Forked through tsx; one decode at a time over IPC:
- * ← {type:'decode', url, secret, config, loraSeeds, limits}; → {type:'result', run} or
+ * ← {type:'decode', url, secret, config, loraSeeds, limits, sampling?}; → {type:'result', run} or
  * {type:'error', message}.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import type { ModelConfig } from '../../shared/model/types';
+import type { SamplingParams } from '../../shared/reference/sampling';
 import type { DecodeLimits, DecodeRun } from './decode';
 
 const ENTRY = new URL('./tenant-process-main.ts', import.meta.url);
@@ -18,6 +19,8 @@ export interface DecodeRequest {
   /** One entry per session: the seed of its benchLora, or null for the base model alone. */
   loraSeeds: (number | null)[];
   limits: DecodeLimits;
+  /** How every session picks its tokens (greedy when absent). */
+  sampling?: SamplingParams;
 }
 
 type Reply = { type: 'result'; run: DecodeRun } | { type: 'error'; message: string };
