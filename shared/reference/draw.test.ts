@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../util/rng';
-import { drawToken } from './draw';
+import { DrawScratch, drawToken } from './draw';
 import { samplingDistribution, type SamplingParams } from './sampling';
 
 function byDistribution(logits: Float32Array, params: SamplingParams, r: number): number {
@@ -43,7 +43,7 @@ describe('drawToken', () => {
   ];
   for (const { name, logits } of rows) {
     it(`picks what samplingDistribution defines (${name})`, () => {
-      const scratch = new Float64Array(logits.length);
+      const scratch = new DrawScratch();
       for (const params of PARAMS) {
         for (const r of [0, 1e-12, 0.25, 0.5, 0.9, 0.999999, 1 - 2 ** -53, ...Array.from({ length: 12 }, () => rng.nextFloat())]) {
           expect(drawToken(logits, params, r, scratch), `${JSON.stringify(params)} r ${r}`).toBe(byDistribution(logits, params, r));

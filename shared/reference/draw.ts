@@ -11,11 +11,27 @@ import type { Floats } from '../model/types';
 import { topIndices } from '../util/top';
 import type { SamplingParams } from './sampling';
 
-/** The token for uniform r ∈ [0, 1); temperature > 0. `scratch` holds at least logits.length values. */
-export function drawToken(logits: Floats, params: SamplingParams, r: number, scratch: Float64Array): number {
+/** A draw's working arrays, kept from token to token (a 32k vocabulary would otherwise allocate ~420 KB a token). */
+export class DrawScratch {
+  p = new Float64Array(0); // probabilities
+  kept = new Uint8Array(0); // 1: kept by top-k / top-p
+  ids = new Int32Array(0); // top-p's candidates
+
+  /** Room for n tokens, `kept` cleared. */
+  fit(n: number): this {
+    if (this.p.length < n) [this.p, this.kept, this.ids] = [new Float64Array(n), new Uint8Array(n), new Int32Array(n)];
+    this.kept.fill(0, 0, n);
+    return this;
+  }
+}
+
+/** The token for uniform r ∈ [0, 1); temperature > 0. */
+export function drawToken(logits: Floats, params: SamplingParams, r: number, scratch: DrawScratch): number {
   const { temperature = 1, topK = 0, topP = 1 } = params;
   const n = logits.length;
-  const p = scratch.subarray(0, n);
+  scratch.fit(n);
+  const p = scratch.p.subarray(0, n);
+  const kept = scratch.kept.subarray(0, n);
   // softmax(logits / T), as samplingDistribution computes it
   let max = -Infinity;
   for (let i = 0; i < n; i++) if (logits[i] > max) max = logits[i];
@@ -23,11 +39,10 @@ export function drawToken(logits: Floats, params: SamplingParams, r: number, scr
   for (let i = 0; i < n; i++) sum += p[i] = Math.exp((logits[i] - max) / temperature);
   for (let i = 0; i < n; i++) p[i] /= sum;
 
-  const kept = new Uint8Array(n);
   const whole = (topK === 0 || topK >= n) && topP === 1;
   if (whole) kept.fill(1);
   else if (topK > 0 && topK < n) topKThenP(p, topK, topP, kept);
-  else nucleus(p, topP, kept);
+  else nucleus(p, topP, kept, scratch.ids.subarray(0, n));
   // renormalised over what is kept; the whole distribution as it is (as samplingDistribution does)
   let keptSum = 0;
   if (whole) keptSum = 1;
@@ -73,12 +88,11 @@ function topKThenP(p: Float64Array, topK: number, topP: number, kept: Uint8Array
  * 32k vocabulary ~9 passes over ~42k entries in all). All tokens are kept where rounding never
  * reaches top_p (as the sorted walk keeps them).
  */
-function nucleus(p: Float64Array, topP: number, kept: Uint8Array): void {
+function nucleus(p: Float64Array, topP: number, kept: Uint8Array, ids: Int32Array): void {
   const n = p.length;
   let total = 0;
   for (let i = 0; i < n; i++) total += p[i];
   const need = topP * total;
-  const ids = new Int32Array(n);
   for (let i = 0; i < n; i++) ids[i] = i;
   let above = 0; // mass kept so far: every kept token ranks above every candidate
   let lo = 0;

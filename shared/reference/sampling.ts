@@ -6,7 +6,7 @@
  */
 import type { Floats } from '../model/types';
 import { Rng } from '../util/rng';
-import { drawToken } from './draw';
+import { DrawScratch, drawToken } from './draw';
 
 export interface SamplingParams {
   /** 0 = greedy; default 1. */
@@ -88,8 +88,7 @@ export function samplingDistribution(logits: Floats, params: SamplingParams = {}
 export class Sampler {
   readonly params: SamplingParams;
   readonly rng: Rng;
-  /** The probabilities of a draw, reused from token to token. */
-  private scratch = new Float64Array(0);
+  private readonly scratch = new DrawScratch();
 
   /** `rng` overrides params.seed (e.g. an Rng restored from a checkpoint). */
   constructor(params: SamplingParams = {}, rng?: Rng) {
@@ -106,7 +105,6 @@ export class Sampler {
   sample(logits: Floats): number {
     if (this.params.temperature === 0) return argmax(logits);
     if (logits.length === 0) throw new Error('sampling: empty logits');
-    if (this.scratch.length < logits.length) this.scratch = new Float64Array(logits.length);
     return drawToken(logits, this.params, this.rng.nextFloat(), this.scratch);
   }
 }
