@@ -7,43 +7,26 @@
  *   forward   m = g·σ(g)·u
  *   backward  dg = dm·u·σ(g)·(1 + g·(1 − σ(g))),   du = dm·g·σ(g)
  *
- * σ(x) = 1 / (1 + e^(−x)), four lanes at a time. e^y = 2^n · p(r) with n = round(y·log₂e),
- * r = y − n·ln 2 (ln 2 in two parts, Cody–Waite, so r is exact) and p the degree-6 Taylor
- * polynomial of e^r on |r| ≤ ln2/2 (truncation < 2e-7 relative); y is clamped to [−87, 88] so
- * that 2^n stays a normal float32 (σ is then 0 or 1 to float32 precision anyway). Float32
- * throughout where the reference computes in float64: equal to a few ulps (silu.test.ts).
+ * σ(x) = 1 / (1 + e^(−x)), four lanes at a time, e^y as exp.ts computes it (its clamp leaves σ
+ * 0 or 1 to float32 precision where it bites). Float32 throughout where the reference computes
+ * in float64: equal to a few ulps (silu.test.ts).
  *
  * Inputs are copied into one scratch memory and results copied out: a kernel reads only its own
  * memory, and these arrays are the GEMMs' outputs, which live elsewhere.
  */
 import { checkShape } from '../../../shared/reference/ops';
+import { expInPlace } from './exp';
 import { frame, I32, op, V128, wasmModule, whileNot, type WasmFunction } from './writer';
 
 type Code = number[];
 
-const LOG2E = 1.4426950408889634;
-const LN2_HI = 0.693359375; // 355/512: n·LN2_HI is exact for |n| < 2^15
-const LN2_LO = -2.12194440e-4; // ln 2 − LN2_HI
-const TAYLOR = [1 / 720, 1 / 120, 1 / 24, 1 / 6, 1 / 2, 1, 1]; // e^r, highest power first
-
 /** The locals sigmoid reads and writes, in whichever function's frame holds them. */
 type SigmoidLocals = Pick<ReturnType<typeof frame<'x' | 'e' | 'n' | 's'>>, 'get' | 'set'>;
 
-/** s ← σ(x) for the vector in local x, using e and n as temporaries. */
+/** s ← σ(x) = 1 / (1 + e^(−x)) for the vector in local x, using e and n as temporaries. */
 function sigmoid(f: SigmoidLocals): Code {
   const { get, set } = f;
-  const splat = op.f32x4Splat;
-  // e ← clamp(−x); n ← round(e·log₂e); e ← (e − n·LN2_HI) − n·LN2_LO (= r)
-  const r = [
-    ...set('e', get('x'), op.f32x4Neg, splat(-87), op.f32x4Max, splat(88), op.f32x4Min),
-    ...set('n', get('e'), splat(LOG2E), op.f32x4Mul, op.f32x4Nearest),
-    ...set('e', get('e'), get('n'), splat(LN2_HI), op.f32x4Mul, op.f32x4Sub, get('n'), splat(LN2_LO), op.f32x4Mul, op.f32x4Sub),
-  ];
-  // s ← p(r) by Horner
-  const poly = [...set('s', splat(TAYLOR[0])), ...TAYLOR.slice(1).flatMap((c) => set('s', get('s'), get('e'), op.f32x4Mul, splat(c), op.f32x4Add))];
-  // e ← p(r) · 2^n, 2^n built in the exponent bits: (n + 127) << 23; then s ← 1 / (1 + e)
-  const scaled = set('e', get('s'), get('n'), op.i32x4TruncSatF32x4S, op.i32x4Splat(127), op.i32x4Add, op.i32(23), op.i32x4Shl, op.f32x4Mul);
-  return [...r, ...poly, ...scaled, ...set('s', splat(1), splat(1), get('e'), op.f32x4Add, op.f32x4Div)];
+  return [...set('e', get('x'), op.f32x4Neg), ...expInPlace(f), ...set('s', op.f32x4Splat(1), op.f32x4Splat(1), get('e'), op.f32x4Add, op.f32x4Div)];
 }
 
 /** silu(g, u, m, bytes): m = g·σ(g)·u over `bytes` (a multiple of 16). */
