@@ -1,22 +1,25 @@
 /**
  * A decode step's attention (one query row) as WebAssembly SIMD, four float32 lanes at a time,
- * for all heads of one layer per call. Its two loops are scores and weighted sums; the softmax
- * between them stays in JavaScript (WebAssembly has no exp). Addresses and sizes are bytes.
+ * for all heads of one layer per call: scores, their softmax (e^x as ../wasm/exp.ts computes it),
+ * weighted sums. Addresses and sizes are bytes; p's rows are `row` bytes apart, n keys rounded up
+ * to whole vectors.
  *
- *   scores    p[h·n + j] = scale · Σ_d q[h, d] · K[j, h/group, d]      for h < heads, j < n
- *   weighted  out[h, d] = Σ_j p[h·n + j] · V[j, h/group, d]
+ *   scores    p[h, j] = scale · Σ_d q[h, d] · K[j, h/group, d]      for h < heads, j < n
+ *   softmax   p[h, j] ← e^(p[h, j] − maxⱼ p[h, ·]) / Σⱼ …
+ *   weighted  out[h, d] = Σ_j p[h, j] · V[j, h/group, d]
  *
  * Four keys at a time, each with its own vector sum (independent chains of adds keep the
  * vector units busy; one sum over d would wait on its own latency), then one key at a time for
  * the rest. headDim must be a multiple of 4. Sums are float32, in a different order from the
  * reference's float64 — equal to rounding (decode-attention.test.ts states the tolerance).
  */
+import { expInPlace } from '../wasm/exp';
 import { doWhile, F32, frame, I32, op, V128, whileNot, type WasmFunction } from '../wasm/writer';
 
-/** scores(q, k, p, n, heads, group, hd, stride, scale): hd = headDim·4, stride = a key's bytes (nKvHeads·headDim·4). */
+/** scores(q, k, p, n, row, heads, group, hd, stride, scale): hd = headDim·4, stride = a key's bytes (nKvHeads·headDim·4). */
 function scores(): WasmFunction {
   const f = frame(
-    { q: I32, k: I32, p: I32, n: I32, heads: I32, group: I32, hd: I32, stride: I32, scale: F32 },
+    { q: I32, k: I32, p: I32, n: I32, row: I32, heads: I32, group: I32, hd: I32, stride: I32, scale: F32 },
     { h: I32, j: I32, d: I32, qh: I32, k0: I32, k1: I32, k2: I32, k3: I32, pj: I32, x: V128, a0: V128, a1: V128, a2: V128, a3: V128 },
   );
   const { get, set, addI, inc, madd, hsum, zero } = f;
@@ -43,7 +46,7 @@ function scores(): WasmFunction {
   const body = doWhile([...get('h'), ...get('heads'), ...op.i32LtU],
     set('qh', get('q'), get('h'), get('hd'), op.i32Mul, op.i32Add),
     set('k0', get('k'), get('h'), get('group'), op.i32DivU, get('hd'), op.i32Mul, op.i32Add),
-    set('pj', get('p'), get('h'), get('n'), op.i32Mul, op.i32(4), op.i32Mul, op.i32Add),
+    set('pj', get('p'), get('h'), get('row'), op.i32Mul, op.i32Add),
     set('j', op.i32(0)),
     whileNot([...addI('j', 4), ...get('n'), ...op.i32GtU], fourKeys),
     whileNot([...get('j'), ...get('n'), ...op.i32GeU], oneKey),
@@ -52,13 +55,13 @@ function scores(): WasmFunction {
 }
 
 /**
- * weighted(p, v, out, n, heads, group, hd, stride): p as scores left it, after the softmax.
+ * weighted(p, v, out, n, row, heads, group, hd, stride): p after the softmax.
  * Sixteen columns at a time (four vectors of one key's row, one cache line), one key per
  * iteration; then four columns at a time over four keys for the rest of a head (headDim % 16).
  */
 function weighted(): WasmFunction {
   const f = frame(
-    { p: I32, v: I32, out: I32, n: I32, heads: I32, group: I32, hd: I32, stride: I32 },
+    { p: I32, v: I32, out: I32, n: I32, row: I32, heads: I32, group: I32, hd: I32, stride: I32 },
     { h: I32, j: I32, d: I32, ph: I32, vh: I32, oh: I32, pj: I32, v0: I32, v1: I32, v2: I32, v3: I32, x: V128, a0: V128, a1: V128, a2: V128, a3: V128 },
   );
   const { get, set, addI, inc, madd, zero } = f;
@@ -89,7 +92,7 @@ function weighted(): WasmFunction {
     [...get('oh'), ...get('d'), ...op.i32Add, ...get('a0'), ...get('a1'), ...op.f32x4Add, ...get('a2'), ...get('a3'), ...op.f32x4Add, ...op.f32x4Add, ...op.v128Store()],
     inc('d', 16));
   const body = doWhile([...get('h'), ...get('heads'), ...op.i32LtU],
-    set('ph', get('p'), get('h'), get('n'), op.i32Mul, op.i32(4), op.i32Mul, op.i32Add),
+    set('ph', get('p'), get('h'), get('row'), op.i32Mul, op.i32Add),
     set('vh', get('v'), get('h'), get('group'), op.i32DivU, get('hd'), op.i32Mul, op.i32Add),
     set('oh', get('out'), get('h'), get('hd'), op.i32Mul, op.i32Add),
     set('d', op.i32(0)),
@@ -99,4 +102,34 @@ function weighted(): WasmFunction {
   return { name: 'weighted', params: f.params, locals: f.locals, body: [body] };
 }
 
-export const decodeAttentionFunctions = (): WasmFunction[] => [scores(), weighted()];
+/**
+ * softmax(p, keys, row, heads): each head's row of scores → probabilities, four lanes at a time.
+ * The lanes past `keys` are set to −∞ first, so whole vectors can be read (they come out ~1e-38
+ * and are never weighted). The sum is float32 in lanes, not the reference's float64 in order.
+ */
+function softmax(): WasmFunction {
+  const f = frame({ p: I32, keys: I32, row: I32, heads: I32 }, { h: I32, i: I32, pr: I32, x: V128, e: V128, n: V128, s: V128, acc: V128 });
+  const { get, set, addI, inc, hsum } = f;
+  const at = [...addI('pr', 'i')];
+  const overRow = (...body: number[][]) => [...set('i', op.i32(0)), ...whileNot([...get('i'), ...get('row'), ...op.i32GeU], ...body, inc('i', 16))];
+  const lanes = [1, 2, 3].flatMap((lane) => [...get('x'), ...op.f32x4ExtractLane(lane), ...op.f32Max]);
+  const body = doWhile([...get('h'), ...get('heads'), ...op.i32LtU],
+    set('pr', get('p'), get('h'), get('row'), op.i32Mul, op.i32Add),
+    // −∞ past the last key
+    set('i', get('keys'), op.i32(4), op.i32Mul),
+    whileNot([...get('i'), ...get('row'), ...op.i32GeU], [...at, ...op.f32Const(-Infinity), ...op.f32Store()], inc('i', 4)),
+    // x ← the row's maximum in every lane
+    set('x', op.f32x4Splat(-Infinity)),
+    overRow(set('x', get('x'), at, op.v128Load(), op.f32x4Max)),
+    set('x', get('x'), op.f32x4ExtractLane(0), lanes, op.f32x4SplatTop),
+    // p ← e^(p − max), summed in acc
+    set('acc', op.v128Zero),
+    overRow(set('e', at, op.v128Load(), get('x'), op.f32x4Sub), expInPlace(f), [...at, ...get('e'), ...op.v128Store()], set('acc', get('acc'), get('e'), op.f32x4Add)),
+    // p ← p / Σ
+    set('x', op.f32Const(1), hsum('acc'), op.f32Div, op.f32x4SplatTop),
+    overRow([...at, ...at, ...op.v128Load(), ...get('x'), ...op.f32x4Mul, ...op.v128Store()]),
+    inc('h', 1));
+  return { name: 'softmax', params: f.params, locals: f.locals, body: [body] };
+}
+
+export const decodeAttentionFunctions = (): WasmFunction[] => [scores(), softmax(), weighted()];

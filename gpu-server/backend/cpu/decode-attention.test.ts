@@ -42,6 +42,21 @@ describe('DecodeAttention (WebAssembly SIMD)', () => {
     });
   }
 
+  it('stays close when scores span a thousand (softmax subtracts each row\'s maximum, not a lane\'s)', () => {
+    const [nHeads, nKvHeads, headDim] = [4, 2, 16];
+    const decode = new DecodeAttention({ nHeads, nKvHeads, headDim });
+    const [{ k, v }] = decode.allocate(1, 64 * nKvHeads * headDim)!;
+    k.set(randomFloats(k.length, 21));
+    v.set(randomFloats(v.length, 22));
+    for (const n of [5, 37]) {
+      const shape = { rows: 1, pos0: n - 1, nHeads, nKvHeads, headDim };
+      const q = randomFloats(nHeads * headDim, 23 + n, 1000); // scores spread over a thousand or so
+      // float32 scores of ~1000 are off by ~6e-5, and the probabilities by as much, relatively;
+      // without the maximum subtracted, e^x would saturate at its clamp and miss by O(1)
+      expect(maxError(decode.attend(q, k, v, shape), attention(q, k, v, shape))).toBeLessThanOrEqual(5e-4);
+    }
+  });
+
   it('allocates zeroed, disjoint, 16-byte-aligned caches in a memory per session', () => {
     const decode = new DecodeAttention({ nHeads: 4, nKvHeads: 2, headDim: 8 });
     const layers = decode.allocate(3, 10 * 16)!;

@@ -9,7 +9,7 @@
  * A kernel reads only its own memory, so each session's K/V cache lives in a WebAssembly.Memory
  * of its own, sized at open and never grown (growing would detach the cache's views), with the
  * kernel's scratch in front:
- *   [q: qDim | out: qDim | p: nHeads × capacity | K₀ V₀ K₁ V₁ … : 2·nLayers × capacity·kvDim]
+ *   [q: qDim | out: qDim | p: nHeads × capacity (rounded up to fours) | K₀ V₀ K₁ V₁ … : 2·nLayers × capacity·kvDim]
  * The garbage collector frees it with the session's arrays. A memory holds at most 4 GiB, and V8
  * reserves ~10 GiB of address space for each (~13,000 at once in a process): a session past
  * either keeps plain arrays, which JavaScript reads (fastops.ts), rather than failing to open.
@@ -26,8 +26,9 @@ export interface HeadDims {
 }
 
 interface Kernel {
-  scores(q: number, k: number, p: number, n: number, heads: number, group: number, hd: number, stride: number, scale: number): void;
-  weighted(p: number, v: number, out: number, n: number, heads: number, group: number, hd: number, stride: number): void;
+  scores(q: number, k: number, p: number, n: number, row: number, heads: number, group: number, hd: number, stride: number, scale: number): void;
+  softmax(p: number, n: number, row: number, heads: number): void;
+  weighted(p: number, v: number, out: number, n: number, row: number, heads: number, group: number, hd: number, stride: number): void;
 }
 
 /** One session's memory: its kernel instance and views of its scratch. */
@@ -35,8 +36,7 @@ interface SessionMemory {
   kernel: Kernel;
   q: Float32Array; // [qDim] at byte 0
   out: Float32Array; // [qDim]
-  p: Float32Array; // [nHeads × capacity]
-  capacity: number;
+  p: Float32Array; // [nHeads × capacity rounded up to whole vectors]
 }
 
 const PAGE = 65536;
@@ -63,7 +63,7 @@ export class DecodeAttention {
 
   /** Where the caches start, in floats: after q, out and p, 16-byte aligned. */
   private cacheStart(floats: number): number {
-    return Math.ceil((2 * this.qDim + this.dims.nHeads * (floats / this.kvDim)) / 4) * 4;
+    return 2 * this.qDim + this.dims.nHeads * lanes(floats / this.kvDim);
   }
 
   /**
@@ -73,7 +73,6 @@ export class DecodeAttention {
    */
   allocate(layers: number, floats: number): { k: Float32Array; v: Float32Array }[] | undefined {
     if (floats % this.kvDim !== 0) throw new Error(`decode attention: a cache of ${floats} floats is not whole rows of ${this.kvDim}`);
-    const capacity = floats / this.kvDim;
     const pages = this.pages(layers, floats);
     if (pages > MAX_PAGES) return undefined;
     let memory: WebAssembly.Memory;
@@ -83,7 +82,6 @@ export class DecodeAttention {
       if (e instanceof RangeError) return undefined; // "could not allocate memory": address space
       throw e;
     }
-    const scratch = 2 * this.qDim + this.dims.nHeads * capacity;
     const cacheStart = this.cacheStart(floats);
     const kernel = new WebAssembly.Instance(compiled!, { env: { memory } }).exports as unknown as Kernel;
     const all = new Float32Array(memory.buffer);
@@ -91,8 +89,7 @@ export class DecodeAttention {
       kernel,
       q: all.subarray(0, this.qDim),
       out: all.subarray(this.qDim, 2 * this.qDim),
-      p: all.subarray(2 * this.qDim, scratch),
-      capacity,
+      p: all.subarray(2 * this.qDim, cacheStart),
     });
     return Array.from({ length: layers }, (_, l) => {
       const k = cacheStart + 2 * l * floats;
@@ -115,28 +112,17 @@ export class DecodeAttention {
       throw new Error(`decode attention: built for one row of ${this.dims.nHeads}/${this.dims.nKvHeads} heads of ${this.dims.headDim}, called with ${rows} rows of ${nHeads}/${nKvHeads} of ${headDim}`);
     }
     const n = pos0 + 1;
+    const row = 4 * lanes(n);
     const hd = 4 * headDim;
     const stride = 4 * this.kvDim;
+    const group = nHeads / nKvHeads;
     mem.q.set(q);
-    mem.kernel.scores(mem.q.byteOffset, k.byteOffset, mem.p.byteOffset, n, nHeads, nHeads / nKvHeads, hd, stride, 1 / Math.sqrt(headDim));
-    softmaxRows(mem.p, n, nHeads);
-    mem.kernel.weighted(mem.p.byteOffset, v.byteOffset, mem.out.byteOffset, n, nHeads, nHeads / nKvHeads, hd, stride);
+    mem.kernel.scores(mem.q.byteOffset, k.byteOffset, mem.p.byteOffset, n, row, nHeads, group, hd, stride, 1 / Math.sqrt(headDim));
+    mem.kernel.softmax(mem.p.byteOffset, n, row, nHeads);
+    mem.kernel.weighted(mem.p.byteOffset, v.byteOffset, mem.out.byteOffset, n, row, nHeads, group, hd, stride);
     return mem.out.slice();
   }
 }
 
-/** p[h·n … h·n + n) ← softmax of itself, for each of `heads` rows (in float64, stored as float32). */
-function softmaxRows(p: Float32Array, n: number, heads: number): void {
-  for (let h = 0, o = 0; h < heads; h++, o += n) {
-    let max = -Infinity;
-    for (let j = o; j < o + n; j++) if (p[j] > max) max = p[j];
-    let sum = 0;
-    for (let j = o; j < o + n; j++) {
-      const e = Math.exp(p[j] - max);
-      p[j] = e;
-      sum += e;
-    }
-    const inverse = 1 / sum;
-    for (let j = o; j < o + n; j++) p[j] *= inverse;
-  }
-}
+/** n rounded up to whole vectors of four. */
+const lanes = (n: number) => Math.ceil(n / 4) * 4;

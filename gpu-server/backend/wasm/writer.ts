@@ -57,12 +57,17 @@ export const op = {
   i32GeU: [0x4f],
   f32Load: (offset = 0) => [0x2a, ...memarg(offset)],
   f32Store: (offset = 0) => [0x38, ...memarg(offset)],
+  f32Const: (value: number) => [0x43, ...new Uint8Array(Float32Array.of(value).buffer)],
   f32Add: [0x92],
   f32Mul: [0x94],
+  f32Div: [0x95],
+  f32Max: [0x97],
   v128Load: (offset = 0) => [...simd(0x00), ...memarg(offset)],
   v128Load32Splat: (offset = 0) => [...simd(0x09), ...memarg(offset)],
   v128Store: (offset = 0) => [...simd(0x0b), ...memarg(offset)],
   v128Zero: [...simd(0x0c), ...new Array<number>(16).fill(0)],
+  /** Four lanes of the float32 on the stack. */
+  f32x4SplatTop: simd(0x13),
   f32x4ExtractLane: (lane: number) => [...simd(0x1f), lane],
   /** Four lanes of one float32 constant. */
   f32x4Splat: (value: number) => [...simd(0x0c), ...new Uint8Array(Float32Array.of(value, value, value, value).buffer)],
