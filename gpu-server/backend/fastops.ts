@@ -6,7 +6,7 @@
  * scratch buffers reused across calls. Its loops read each key and value element once per pair
  * of query heads that share it, and keep their sums in locals (measured at the 30m preset's
  * shapes, 32 sessions: 16–21 → 11–15 ms of attention per step on a loaded 2-core machine). The
- * cpu backend's sessions decode in WebAssembly instead (cpu/decode-attention.ts, ~4× faster);
+ * cpu backend's sessions decode in WebAssembly instead (cpu/decode-attention.ts, ~5× faster);
  * this serves arrays it did not place (a caller's own, or a headDim not a multiple of 4).
  */
 import type { Floats } from '../../shared/model/types';

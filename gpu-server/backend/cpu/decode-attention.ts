@@ -1,8 +1,8 @@
 /**
  * The CPU backend's decode attention: one query row over a session's K/V cache, in WebAssembly
  * SIMD (decode-attention-kernel.ts): against the JavaScript loops of fastops.ts at the 30m preset's
- * heads, 2.7× as fast at 40 positions and ~4× from 100 on (15–16 GFLOP/s at 256 keys in bench
- * kernels' cpu column, where the loops ran ~5). A batched decode step runs one of
+ * heads, 3.8× as fast at 40 positions and ~5× from 100 on (23–27 GFLOP/s; 24 at 256 keys in
+ * bench kernels' cpu column, where the loops ran ~5). A batched decode step runs one of
  * these per session and layer on the main thread, between the GEMMs: after the GEMMs it is the
  * largest share of the step.
  *
