@@ -57,7 +57,7 @@ interface Plan {
   rounds: number; // measurement rounds, each running every decode setup once, one after the other
 }
 
-const FULL: Plan = { preset: '30m', steps: 64, gemmSeconds: 2, rounds: 3 };
+const FULL: Plan = { preset: '30m', steps: 64, gemmSeconds: 2, rounds: 5 };
 const QUICK: Plan = { preset: '6m', steps: 32, gemmSeconds: 1, rounds: 1 };
 
 /** Per-token decode latency (ms) of the reference generate, greedy, prefill excluded. */
