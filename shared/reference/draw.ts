@@ -25,6 +25,16 @@ export class DrawScratch {
   }
 }
 
+/** p ← softmax(logits / T), T > 0: the probabilities of samplingDistribution and of a draw. */
+export function temperedSoftmax(logits: Floats, temperature: number, p: Float64Array): void {
+  const n = logits.length;
+  let max = -Infinity;
+  for (let i = 0; i < n; i++) if (logits[i] > max) max = logits[i];
+  let sum = 0;
+  for (let i = 0; i < n; i++) sum += p[i] = Math.exp((logits[i] - max) / temperature);
+  for (let i = 0; i < n; i++) p[i] /= sum;
+}
+
 /** The token for uniform r ∈ [0, 1); temperature > 0. */
 export function drawToken(logits: Floats, params: SamplingParams, r: number, scratch: DrawScratch): number {
   const { temperature = 1, topK = 0, topP = 1 } = params;
@@ -32,21 +42,15 @@ export function drawToken(logits: Floats, params: SamplingParams, r: number, scr
   scratch.fit(n);
   const p = scratch.p.subarray(0, n);
   const kept = scratch.kept.subarray(0, n);
-  // softmax(logits / T), as samplingDistribution computes it
-  let max = -Infinity;
-  for (let i = 0; i < n; i++) if (logits[i] > max) max = logits[i];
-  let sum = 0;
-  for (let i = 0; i < n; i++) sum += p[i] = Math.exp((logits[i] - max) / temperature);
-  for (let i = 0; i < n; i++) p[i] /= sum;
+  temperedSoftmax(logits, temperature, p);
 
   const whole = (topK === 0 || topK >= n) && topP === 1;
   if (whole) kept.fill(1);
   else if (topK > 0 && topK < n) topKThenP(p, topK, topP, kept);
   else nucleus(p, topP, kept, scratch.ids.subarray(0, n));
   // renormalised over what is kept; the whole distribution as it is (as samplingDistribution does)
-  let keptSum = 0;
-  if (whole) keptSum = 1;
-  else for (let i = 0; i < n; i++) if (kept[i]) keptSum += p[i];
+  let keptSum = whole ? 1 : 0;
+  if (!whole) for (let i = 0; i < n; i++) if (kept[i]) keptSum += p[i];
   // the running sum in id order, zeros skipped; the last kept token if rounding leaves r past it
   let cum = 0;
   let last = 0;

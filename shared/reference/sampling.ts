@@ -6,7 +6,7 @@
  */
 import type { Floats } from '../model/types';
 import { Rng } from '../util/rng';
-import { DrawScratch, drawToken } from './draw';
+import { DrawScratch, drawToken, temperedSoftmax } from './draw';
 
 export interface SamplingParams {
   /** 0 = greedy; default 1. */
@@ -56,11 +56,7 @@ export function samplingDistribution(logits: Floats, params: SamplingParams = {}
     p[argmax(logits)] = 1;
     return p;
   }
-  // softmax(logits / T)
-  const max = logits[argmax(logits)];
-  let sum = 0;
-  for (let i = 0; i < n; i++) sum += p[i] = Math.exp((logits[i] - max) / temperature);
-  for (let i = 0; i < n; i++) p[i] /= sum;
+  temperedSoftmax(logits, temperature, p);
   if ((topK === 0 || topK >= n) && topP === 1) return p;
 
   // most likely first (ties: lower id first), then cut by top-k, then by top-p within the kept mass
