@@ -16,6 +16,17 @@
 import { expInPlace } from '../wasm/exp';
 import { doWhile, F32, frame, I32, op, V128, whileNot, type WasmFunction } from '../wasm/writer';
 
+type Code = number[];
+/** The locals every kernel here walks the heads by. */
+type HeadLocals = Pick<ReturnType<typeof frame<'h' | 'heads'>>, 'get' | 'inc'>;
+
+/** for (h = 0; h < heads; h++) { body }, heads ≥ 1 */
+const eachHead = (f: HeadLocals, ...body: Code[]): Code => doWhile([...f.get('h'), ...f.get('heads'), ...op.i32LtU], ...body, f.inc('h', 1));
+/** p + h·row: head h's row of scores */
+const headRow = ({ get }: Pick<ReturnType<typeof frame<'h' | 'row' | 'p'>>, 'get'>): Code => [...get('p'), ...get('h'), ...get('row'), ...op.i32Mul, ...op.i32Add];
+/** base + (h / group)·hd: head h's kv head within a key's row */
+const kvHead = ({ get }: Pick<ReturnType<typeof frame<'h' | 'group' | 'hd'>>, 'get'>, base: Code): Code => [...base, ...get('h'), ...get('group'), ...op.i32DivU, ...get('hd'), ...op.i32Mul, ...op.i32Add];
+
 /** scores(q, k, p, n, row, heads, group, hd, stride, scale): hd = headDim·4, stride = a key's bytes (nKvHeads·headDim·4). */
 function scores(): WasmFunction {
   const f = frame(
@@ -43,14 +54,13 @@ function scores(): WasmFunction {
     ...store('a0', 0),
     ...inc('pj', 4), ...inc('k0', 'stride'), ...inc('j', 1),
   ];
-  const body = doWhile([...get('h'), ...get('heads'), ...op.i32LtU],
+  const body = eachHead(f,
     set('qh', get('q'), get('h'), get('hd'), op.i32Mul, op.i32Add),
-    set('k0', get('k'), get('h'), get('group'), op.i32DivU, get('hd'), op.i32Mul, op.i32Add),
-    set('pj', get('p'), get('h'), get('row'), op.i32Mul, op.i32Add),
+    set('k0', kvHead(f, get('k'))),
+    set('pj', headRow(f)),
     set('j', op.i32(0)),
     whileNot([...addI('j', 4), ...get('n'), ...op.i32GtU], fourKeys),
-    whileNot([...get('j'), ...get('n'), ...op.i32GeU], oneKey),
-    inc('h', 1));
+    whileNot([...get('j'), ...get('n'), ...op.i32GeU], oneKey));
   return { name: 'scores', params: f.params, locals: f.locals, body: [body] };
 }
 
@@ -91,14 +101,13 @@ function weighted(): WasmFunction {
     whileNot(keysLeft, oneKey),
     [...get('oh'), ...get('d'), ...op.i32Add, ...get('a0'), ...get('a1'), ...op.f32x4Add, ...get('a2'), ...get('a3'), ...op.f32x4Add, ...op.f32x4Add, ...op.v128Store()],
     inc('d', 16));
-  const body = doWhile([...get('h'), ...get('heads'), ...op.i32LtU],
-    set('ph', get('p'), get('h'), get('row'), op.i32Mul, op.i32Add),
-    set('vh', get('v'), get('h'), get('group'), op.i32DivU, get('hd'), op.i32Mul, op.i32Add),
+  const body = eachHead(f,
+    set('ph', headRow(f)),
+    set('vh', kvHead(f, get('v'))),
     set('oh', get('out'), get('h'), get('hd'), op.i32Mul, op.i32Add),
     set('d', op.i32(0)),
     whileNot([...addI('d', 64), ...get('hd'), ...op.i32GtU], sixteenColumns),
-    fourColumns,
-    inc('h', 1));
+    fourColumns);
   return { name: 'weighted', params: f.params, locals: f.locals, body: [body] };
 }
 
@@ -113,8 +122,8 @@ function softmax(): WasmFunction {
   const at = [...addI('pr', 'i')];
   const overRow = (...body: number[][]) => [...set('i', op.i32(0)), ...whileNot([...get('i'), ...get('row'), ...op.i32GeU], ...body, inc('i', 16))];
   const lanes = [1, 2, 3].flatMap((lane) => [...get('x'), ...op.f32x4ExtractLane(lane), ...op.f32Max]);
-  const body = doWhile([...get('h'), ...get('heads'), ...op.i32LtU],
-    set('pr', get('p'), get('h'), get('row'), op.i32Mul, op.i32Add),
+  const body = eachHead(f,
+    set('pr', headRow(f)),
     // −∞ past the last key
     set('i', get('keys'), op.i32(4), op.i32Mul),
     whileNot([...get('i'), ...get('row'), ...op.i32GeU], [...at, ...op.f32Const(-Infinity), ...op.f32Store()], inc('i', 4)),
@@ -127,8 +136,7 @@ function softmax(): WasmFunction {
     overRow(set('e', at, op.v128Load(), get('x'), op.f32x4Sub), expInPlace(f), [...at, ...get('e'), ...op.v128Store()], set('acc', get('acc'), get('e'), op.f32x4Add)),
     // p ← p / Σ
     set('x', op.f32Const(1), hsum('acc'), op.f32Div, op.f32x4SplatTop),
-    overRow([...at, ...at, ...op.v128Load(), ...get('x'), ...op.f32x4Mul, ...op.v128Store()]),
-    inc('h', 1));
+    overRow([...at, ...at, ...op.v128Load(), ...get('x'), ...op.f32x4Mul, ...op.v128Store()]));
   return { name: 'softmax', params: f.params, locals: f.locals, body: [body] };
 }
 

@@ -11,7 +11,7 @@ export const F32 = 0x7d;
 export const V128 = 0x7b;
 export type ValueType = typeof I32 | typeof F32 | typeof V128;
 
-export function uleb(n: number): number[] {
+function uleb(n: number): number[] {
   const out: number[] = [];
   do {
     let byte = n & 0x7f;
@@ -22,7 +22,7 @@ export function uleb(n: number): number[] {
   return out;
 }
 
-export function sleb(n: number): number[] {
+function sleb(n: number): number[] {
   const out: number[] = [];
   for (;;) {
     const byte = n & 0x7f;
@@ -55,7 +55,6 @@ export const op = {
   i32LtU: [0x49],
   i32GtU: [0x4b],
   i32GeU: [0x4f],
-  f32Load: (offset = 0) => [0x2a, ...memarg(offset)],
   f32Store: (offset = 0) => [0x38, ...memarg(offset)],
   f32Const: (value: number) => [0x43, ...new Uint8Array(Float32Array.of(value).buffer)],
   f32Add: [0x92],
