@@ -24,7 +24,12 @@ export function conform<T extends Floats>(a: Floats, like: T): T {
   return out;
 }
 
-export function checkShape(what: string, a: ArrayLike<number>, n: number): void {
+/** Anything with a length: an array, or a tensor that lives elsewhere. */
+export interface Sized {
+  readonly length: number;
+}
+
+export function checkShape(what: string, a: Sized, n: number): void {
   if (a.length !== n) throw new Error(`${what}: expected ${n} elements, got ${a.length}`);
 }
 
@@ -214,7 +219,9 @@ export interface AttentionShape {
 }
 
 /** Checks an attention call's shapes (and its backward's dOut); every implementation calls it first. */
-export function checkAttention(q: Floats, k: Floats, v: Floats, s: AttentionShape, dOut?: Floats): void {
+/** Checks an attention call's shape against its operands' lengths (host arrays or device tensors alike). */
+export function checkAttention(q: Sized, k: Sized, v: Sized, s: AttentionShape, dOut?: Sized): void {
+  if (!Number.isInteger(s.rows) || s.rows < 0 || !Number.isInteger(s.pos0) || s.pos0 < 0) throw new Error(`attention: rows ${s.rows} and pos0 ${s.pos0} must be non-negative integers`);
   if (s.nHeads % s.nKvHeads !== 0) throw new Error(`attention: nHeads ${s.nHeads} is not a multiple of nKvHeads ${s.nKvHeads}`);
   checkShape('attention q', q, s.rows * s.nHeads * s.headDim);
   if (dOut) checkShape('attentionBackward dOut', dOut, s.rows * s.nHeads * s.headDim);

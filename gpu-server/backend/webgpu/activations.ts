@@ -10,11 +10,11 @@
  * while sessions wait on their tenants.
  */
 import type { ModelConfig } from '../../../shared/model/types';
-import type { AttentionShape } from '../../../shared/reference/ops';
+import { checkAttention, type AttentionShape } from '../../../shared/reference/ops';
 import type { ActivationAttentionBackwardCall, ActivationAttentionCall, ActivationBackend } from '../activations';
 import type { WeightGroup } from '../types';
 import { DeviceScope } from './device-scope';
-import { DeviceTensor, expectLength } from './device-tensor';
+import { DeviceTensor } from './device-tensor';
 import { PendingWork } from './pending';
 import type { WebGpuOps } from './ops/index';
 import type { UniformSource } from './ops/kernels';
@@ -67,15 +67,6 @@ export class DeviceActivations implements ActivationBackend<DeviceTensor> {
     }
   }
 
-  private checkAttention({ q, k, v, shape, dOut }: ActivationAttentionCall<DeviceTensor> & { dOut?: DeviceTensor }): void {
-    const { rows, pos0, nHeads, nKvHeads, headDim } = shape;
-    if (!Number.isInteger(rows) || rows < 1 || !Number.isInteger(pos0) || pos0 < 0) throw new Error(`attention: rows ${rows} and pos0 ${pos0} must be integers, rows ≥ 1`);
-    expectLength('attention q', q, rows * nHeads * headDim);
-    if (dOut) expectLength('attention dOut', dOut, rows * nHeads * headDim);
-    const need = (pos0 + rows) * nKvHeads * headDim;
-    if (k.length < need || v.length < need) throw new Error(`attention k/v: ${k.length}/${v.length} elements, need at least ${need}`);
-  }
-
   /** Recorded over the session's device K/V cache: every session's goes into the one pending encoder, no gathering needed. */
   attention(call: ActivationAttentionCall<DeviceTensor>): Promise<DeviceTensor> {
     return this.recordAttention(call, ({ q, k, v, shape }) => {
@@ -97,7 +88,8 @@ export class DeviceActivations implements ActivationBackend<DeviceTensor> {
   private recordAttention<C extends ActivationAttentionCall<DeviceTensor> & { dOut?: DeviceTensor }, R>(call: C, record: (call: C) => R): Promise<R> {
     try {
       this.linears.checkUsable();
-      this.checkAttention(call);
+      checkAttention(call.q, call.k, call.v, call.shape, call.dOut);
+      if (call.shape.rows < 1) throw new Error('attention: a call needs at least one row');
       return Promise.resolve(record(call));
     } catch (e) {
       return Promise.reject(e);

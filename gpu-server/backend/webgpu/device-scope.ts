@@ -5,8 +5,9 @@
  * submitted.
  */
 import type { Floats } from '../../../shared/model/types';
+import { checkShape } from '../../../shared/reference/ops';
 import type { ActivationScope } from '../activations';
-import { DeviceTensor, expectLength } from './device-tensor';
+import { DeviceTensor } from './device-tensor';
 import type { WebGpuOps } from './ops/index';
 import type { PendingWork } from './pending';
 
@@ -69,7 +70,7 @@ export class DeviceScope implements ActivationScope<DeviceTensor> {
   }
 
   add(a: DeviceTensor, b: DeviceTensor): DeviceTensor {
-    expectLength('add b', b, a.length);
+    checkShape('add b', b, a.length);
     const out = this.make('sum', a.length);
     this.ops.add(this.work.encoder(), { a: a.buffer, b: b.buffer, out: out.buffer }, a.length);
     return out;
@@ -84,7 +85,7 @@ export class DeviceScope implements ActivationScope<DeviceTensor> {
 
   splitColumns(y: DeviceTensor, rows: number, widths: readonly number[]): DeviceTensor[] {
     const total = widths.reduce((s, w) => s + w, 0);
-    expectLength('splitColumns', y, rows * total);
+    checkShape('splitColumns', y, rows * total);
     let col = 0;
     return widths.map((width) => {
       const part = this.make('columns', rows * width);
@@ -110,44 +111,44 @@ export class DeviceScope implements ActivationScope<DeviceTensor> {
   }
 
   rmsnorm(x: DeviceTensor, weight: Floats, rows: number, dim: number, eps: number): DeviceTensor {
-    expectLength('rmsnorm x', x, rows * dim);
+    checkShape('rmsnorm x', x, rows * dim);
     const y = this.make('rmsnorm', rows * dim);
     this.ops.rmsnorm(this.work.encoder(), { x: x.buffer, weight: this.work.constant(weight), y: y.buffer }, rows, dim, eps);
     return y;
   }
 
   rmsnormBackward(dy: DeviceTensor, x: DeviceTensor, weight: Floats, rows: number, dim: number, eps: number): DeviceTensor {
-    expectLength('rmsnormBackward dy', dy, rows * dim);
-    expectLength('rmsnormBackward x', x, rows * dim);
+    checkShape('rmsnormBackward dy', dy, rows * dim);
+    checkShape('rmsnormBackward x', x, rows * dim);
     const dx = this.make('rmsnorm gradient', rows * dim);
     this.ops.rmsnormBackward(this.work.encoder(), { dy: dy.buffer, x: x.buffer, weight: this.work.constant(weight), dx: dx.buffer }, rows, dim, eps);
     return dx;
   }
 
   rope(x: DeviceTensor, rows: number, nHeads: number, headDim: number, pos0: number, theta: number): DeviceTensor {
-    expectLength('rope x', x, rows * nHeads * headDim);
+    checkShape('rope x', x, rows * nHeads * headDim);
     const y = this.make('rope', x.length);
     this.ops.rope(this.work.encoder(), { x: x.buffer, y: y.buffer }, rows, nHeads, headDim, pos0, theta);
     return y;
   }
 
   ropeBackward(dy: DeviceTensor, rows: number, nHeads: number, headDim: number, pos0: number, theta: number): DeviceTensor {
-    expectLength('ropeBackward dy', dy, rows * nHeads * headDim);
+    checkShape('ropeBackward dy', dy, rows * nHeads * headDim);
     const dx = this.make('rope gradient', dy.length);
     this.ops.ropeBackward(this.work.encoder(), { dy: dy.buffer, dx: dx.buffer }, rows, nHeads, headDim, pos0, theta);
     return dx;
   }
 
   siluMul(g: DeviceTensor, u: DeviceTensor): DeviceTensor {
-    expectLength('siluMul u', u, g.length);
+    checkShape('siluMul u', u, g.length);
     const m = this.make('silu·mul', g.length);
     this.ops.siluMul(this.work.encoder(), { g: g.buffer, u: u.buffer, m: m.buffer }, g.length);
     return m;
   }
 
   siluMulBackward(dm: DeviceTensor, g: DeviceTensor, u: DeviceTensor): { dg: DeviceTensor; du: DeviceTensor } {
-    expectLength('siluMulBackward g', g, dm.length);
-    expectLength('siluMulBackward u', u, dm.length);
+    checkShape('siluMulBackward g', g, dm.length);
+    checkShape('siluMulBackward u', u, dm.length);
     const [dg, du] = [this.make('silu·mul gradient', dm.length), this.make('silu·mul gradient', dm.length)];
     this.ops.siluMulBackward(this.work.encoder(), { dm: dm.buffer, g: g.buffer, u: u.buffer, dg: dg.buffer, du: du.buffer }, dm.length);
     return { dg, du };

@@ -31,7 +31,3 @@ export class DeviceTensor {
     return buffer;
   }
 }
-
-export function expectLength(what: string, t: DeviceTensor, n: number): void {
-  if (t.length !== n) throw new Error(`${what}: ${t.length} elements, expected ${n}`);
-}
