@@ -20,9 +20,18 @@ export function splitColumns(y: Float32Array, rows: number, widths: readonly num
   return parts;
 }
 
+/** The widths of [rows, width] parts (host arrays or device tensors); throws on a part that is not whole rows. */
+export function columnWidths(parts: readonly { readonly length: number }[], rows: number): number[] {
+  return parts.map((p, i) => {
+    const width = p.length / rows;
+    if (!Number.isInteger(width)) throw new Error(`joinColumns: part ${i} has ${p.length} elements, not a multiple of ${rows} rows`);
+    return width;
+  });
+}
+
 /** The inverse: [rows, width] arrays → [rows, Σwidths]. */
 export function joinColumns(parts: readonly Float32Array[], rows: number): Float32Array {
-  const widths = parts.map((p) => p.length / rows);
+  const widths = columnWidths(parts, rows);
   const total = widths.reduce((a, b) => a + b, 0);
   const y = new Float32Array(rows * total);
   for (let r = 0; r < rows; r++) {

@@ -6,6 +6,7 @@
  */
 import type { Floats } from '../../../shared/model/types';
 import { checkShape } from '../../../shared/reference/ops';
+import { columnWidths } from '../columns';
 import type { ActivationScope } from '../activations';
 import { DeviceTensor } from './device-tensor';
 import type { WebGpuOps } from './ops/index';
@@ -96,10 +97,7 @@ export class DeviceScope implements ActivationScope<DeviceTensor> {
   }
 
   joinColumns(parts: readonly DeviceTensor[], rows: number): DeviceTensor {
-    const widths = parts.map((p) => p.length / rows);
-    widths.forEach((w, i) => {
-      if (!Number.isInteger(w)) throw new Error(`joinColumns: part ${i} has ${parts[i].length} elements, not a multiple of ${rows} rows`);
-    });
+    const widths = columnWidths(parts, rows);
     const total = widths.reduce((s, w) => s + w, 0);
     const out = this.make('joined columns', rows * total);
     let col = 0;
