@@ -168,6 +168,7 @@ describe('webgpu: the engine\'s activations on the device', () => {
     for (const [i, part] of parts.entries()) expect(await scope.read(part), `part ${i}`).toEqual(want[i]);
     expect(await scope.read(scope.joinColumns(parts, rows))).toEqual(joinColumns(want, rows));
     expect(() => scope.joinColumns([scope.zeros(5)], rows)).toThrow(/not a multiple of 3 rows/);
+    expect(() => joinColumns([new Float32Array(5)], rows)).toThrow(/not a multiple of 3 rows/);
     scope.release();
   });
 
