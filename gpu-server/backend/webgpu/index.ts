@@ -25,12 +25,11 @@ import { checkAttention, type AttentionShape } from '../../../shared/reference/o
 import type { AttentionCall, AttentionGradients, Backend, BackendInfo, WeightGroup } from '../types';
 import { describeAdapter, findAdapter, NO_ADAPTER_MESSAGE } from './adapter';
 import { GrowableBuffer } from './buffers';
-import { submitTogether, type RecordCall } from './submit-together';
 import { choosePrecision, requestDevice, type WeightPrecision, type WeightPrecisionOption } from './device';
 import { createKernels, dispatchFor, KERNEL_NEEDS, type Kernels } from './kernels';
 import { Serial } from '../serial';
 import { opsFor, type WebGpuOps } from './ops/index';
-import { outputBuffer, uploadBuffer } from './ops/run';
+import { runOnDevice } from './ops/run';
 import { freshUniforms, OP_NEEDS, type UniformSource } from './ops/kernels';
 import { uploadGroup, weightBytes, type DeviceGroup } from './weights';
 import { DeviceActivations } from './activations';
@@ -151,40 +150,31 @@ export class WebGpuBackend implements Backend {
   // activations.ts) through the WGSL kernels (ops/): a call uploads q (and dOut) and the cache
   // rows it reads.
   attention(q: Float32Array, k: Float32Array, v: Float32Array, shape: AttentionShape): Promise<Float32Array> {
-    return this.recordOne('attention', { q, k, v, shape }, (encoder, _, keep) => {
-      const [kBuf, vBuf] = this.uploadKeys(k, v, shape, keep);
-      const out = keep(outputBuffer(this.device, 'attention out', q.length));
-      this.ops.attention(encoder, { q: keep(uploadBuffer(this.device, 'attention q', q)), k: kBuf, v: vBuf, out }, shape);
-      return [[out, q.length]];
-    }).then(([out]) => out);
+    return this.attentionOnDevice({ q, k, v, shape }, { out: q.length }, (e, b) => this.ops.attention(e, { q: b.q, k: b.k, v: b.v, out: b.out }, shape)).then((r) => r.out);
   }
 
   attentionBackward(dOut: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, shape: AttentionShape): Promise<AttentionGradients> {
-    return this.recordOne('attention backward', { dOut, q, k, v, shape }, (encoder, _, keep) => {
-      const kvDim = shape.nKvHeads * shape.headDim;
-      const keys = shape.pos0 + shape.rows;
-      const [kBuf, vBuf] = this.uploadKeys(k, v, shape, keep);
-      const [dq, dk, dv] = [q.length, keys * kvDim, keys * kvDim].map((n) => keep(outputBuffer(this.device, 'attention gradient', n)));
-      const inputs = { dOut: keep(uploadBuffer(this.device, 'attention dOut', dOut)), q: keep(uploadBuffer(this.device, 'attention q', q)) };
-      this.ops.attentionBackward(encoder, { ...inputs, k: kBuf, v: vBuf, dq, dk, dv }, shape);
-      return [[dq, q.length], [dk, keys * kvDim], [dv, keys * kvDim]];
-    }).then(([dq, dk, dv]) => ({ dq, dk, dv }));
+    const keys = (shape.pos0 + shape.rows) * shape.nKvHeads * shape.headDim;
+    return this.attentionOnDevice({ q, k, v, shape, dOut }, { dq: q.length, dk: keys, dv: keys }, (e, b) =>
+      this.ops.attentionBackward(e, { dOut: b.dOut, q: b.q, k: b.k, v: b.v, dq: b.dq, dk: b.dk, dv: b.dv }, shape),
+    );
   }
 
-  /** Positions [0, pos0 + rows) of a K and a V cache, as device buffers destroyed after the call. */
-  private uploadKeys(k: Float32Array, v: Float32Array, shape: AttentionShape, keep: (b: GPUBuffer) => GPUBuffer): [GPUBuffer, GPUBuffer] {
-    const n = (shape.pos0 + shape.rows) * shape.nKvHeads * shape.headDim;
-    return [keep(uploadBuffer(this.device, 'attention K', k.subarray(0, n))), keep(uploadBuffer(this.device, 'attention V', v.subarray(0, n)))];
-  }
-
-  /** The call checked (throws before the device sees anything), then recorded and read back in one submit after the previous call. */
-  private recordOne<C extends AttentionCall & { dOut?: Float32Array }>(label: string, call: C, record: RecordCall<C>): Promise<Float32Array[]> {
+  /** The call checked (throws before the device sees anything), then run from host arrays (q, dOut and the K/V rows it reads) after the previous call. */
+  private attentionOnDevice<O extends string>(
+    { q, k, v, shape, dOut }: AttentionCall & { dOut?: Float32Array },
+    outputs: Record<O, number>,
+    record: (encoder: GPUCommandEncoder, buffers: Record<'q' | 'k' | 'v' | 'dOut' | O, GPUBuffer>) => void,
+  ): Promise<Record<O, Float32Array>> {
     try {
-      checkAttention(call.q, call.k, call.v, call.shape, call.dOut);
+      checkAttention(q, k, v, shape, dOut);
     } catch (e) {
       return Promise.reject(e);
     }
-    return this.enqueue(() => submitTogether(this.device, label, [call], record)).then(([outs]) => outs);
+    const keys = (shape.pos0 + shape.rows) * shape.nKvHeads * shape.headDim;
+    // dOut only for the backward, which alone binds it
+    const inputs = { q, k: k.subarray(0, keys), v: v.subarray(0, keys), ...(dOut ? { dOut } : {}) } as Record<'q' | 'k' | 'v' | 'dOut', Float32Array>;
+    return this.enqueue(() => runOnDevice<'q' | 'k' | 'v' | 'dOut', O>(this.device, inputs, outputs, record));
   }
 
   /** One call on the device at a time: the call buffers are shared. */

@@ -4,8 +4,6 @@
  * benchmark and other one-off calls; a real forward keeps its buffers on the device.
  */
 
-import { submitTogether } from '../submit-together';
-
 export type HostArray = Float32Array | Uint32Array;
 
 /** A storage buffer holding `data` (≥ 4 bytes: zero-sized bindings are invalid). */
@@ -32,8 +30,9 @@ export function outputBuffer(device: GPUDevice, label: string, n: number): GPUBu
 
 /**
  * Uploads `inputs`, makes one f32 buffer of `outputs[name]` elements per output, lets `record`
- * fill one encoder, submits it and returns each output's contents (submitTogether with one
- * call). A validation error anywhere in between is thrown, with its message.
+ * fill one encoder, copies every output into one staging buffer, submits once and maps once, and
+ * returns each output's contents. Every buffer made here is destroyed before it returns. A
+ * validation error anywhere in between is thrown, with its message.
  */
 export async function runOnDevice<I extends string, O extends string>(
   device: GPUDevice,
@@ -42,12 +41,37 @@ export async function runOnDevice<I extends string, O extends string>(
   record: (encoder: GPUCommandEncoder, buffers: Record<I | O, GPUBuffer>) => void,
 ): Promise<Record<O, Float32Array>> {
   const outNames = Object.keys(outputs) as O[];
-  const [results] = await submitTogether(device, `ops → ${outNames.join(', ')}`, [null], (encoder, _, keep) => {
+  const label = `ops → ${outNames.join(', ')}`;
+  const temporary: GPUBuffer[] = [];
+  const keep = (b: GPUBuffer) => (temporary.push(b), b);
+  device.pushErrorScope('validation');
+  try {
+    const encoder = device.createCommandEncoder({ label });
     const buffers = {} as Record<I | O, GPUBuffer>;
-    for (const [name, data] of Object.entries(inputs) as [I, HostArray][]) buffers[name] = keep(uploadBuffer(device, name, data));
-    for (const name of outNames) buffers[name] = keep(outputBuffer(device, name, outputs[name]));
-    record(encoder, buffers);
-    return outNames.map((name): [GPUBuffer, number] => [buffers[name], outputs[name]]);
-  });
-  return Object.fromEntries(outNames.map((name, i) => [name, results[i]])) as Record<O, Float32Array>;
+    try {
+      for (const [name, data] of Object.entries(inputs) as [I, HostArray][]) buffers[name] = keep(uploadBuffer(device, name, data));
+      for (const name of outNames) buffers[name] = keep(outputBuffer(device, name, outputs[name]));
+      record(encoder, buffers);
+    } catch (e) {
+      await device.popErrorScope();
+      throw e;
+    }
+    const total = outNames.reduce((n, name) => n + outputs[name], 0);
+    const staging = keep(device.createBuffer({ label: `${label} readback`, size: Math.max(4, total * 4), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }));
+    let at = 0;
+    for (const name of outNames) {
+      encoder.copyBufferToBuffer(buffers[name], 0, staging, at * 4, outputs[name] * 4);
+      at += outputs[name];
+    }
+    device.queue.submit([encoder.finish()]);
+    const error = device.popErrorScope();
+    await staging.mapAsync(GPUMapMode.READ);
+    const all = new Float32Array(staging.getMappedRange().slice(0, total * 4));
+    const e = await error;
+    if (e) throw new Error(`webgpu backend: ${label} failed validation: ${e.message}`);
+    at = 0;
+    return Object.fromEntries(outNames.map((name) => [name, all.subarray(at, (at += outputs[name]))])) as Record<O, Float32Array>;
+  } finally {
+    for (const b of temporary) b.destroy();
+  }
 }
