@@ -5,6 +5,8 @@ import { startServer } from '../gpu-server/server';
 import { numberOption, parseCommand, requiredString, threadsOption, UsageError, type Command } from './args';
 import { loadModelDirectory } from '../shared/model/directory';
 import { folderSource } from '../shared/node/files';
+import { hasEngineFlags } from './stack/node-flags';
+import { relaunchWithEngineFlags } from './stack/relaunch';
 
 export const serveCommand: Command = {
   name: 'serve',
@@ -26,6 +28,7 @@ Options:
   --threads <n>        cpu backend: onnxruntime intra-op threads (default: the machine's cores;
                        fewer when other busy processes share this machine's cores)`,
   async run(argv) {
+    if (!hasEngineFlags()) return relaunchWithEngineFlags([this.name, ...argv]);
     const parsed = parseCommand(this, argv, {
       model: { type: 'string' },
       backend: { type: 'string' },
@@ -69,6 +72,12 @@ Options:
       };
       process.once('SIGTERM', () => void stop('SIGTERM'));
       process.once('SIGINT', () => void stop('SIGINT'));
+      // Relaunched (relaunch.ts): when the process that started us is gone, nothing else would
+      // stop us. The channel must not keep this process alive once stopped.
+      if (process.connected) {
+        process.channel?.unref();
+        process.once('disconnect', () => void stop('the launching process exited'));
+      }
     });
     return 0;
   },

@@ -1,6 +1,7 @@
 /** A real `symbiosis serve` child process, as the local stack and the end-to-end tests run it. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join, resolve } from 'node:path';
+import { ENGINE_NODE_FLAGS } from './node-flags';
 
 const BIN = resolve(import.meta.dirname, '../../bin/symbiosis.js');
 
@@ -13,7 +14,7 @@ export interface ServeProcess {
 
 /** `threads`: the cpu backend's onnxruntime intra-op threads (serve's --threads; default: its own). */
 export function spawnServe(o: { modelDir: string; secret: string; port: number; backend?: 'cpu' | 'reference' | 'webgpu'; threads?: number }): Promise<ServeProcess> {
-  const args = [BIN, 'serve', '--model', o.modelDir, '--port', String(o.port), '--host', '127.0.0.1', '--backend', o.backend ?? 'cpu'];
+  const args = [...ENGINE_NODE_FLAGS, BIN, 'serve', '--model', o.modelDir, '--port', String(o.port), '--host', '127.0.0.1', '--backend', o.backend ?? 'cpu'];
   if (o.threads !== undefined) args.push('--threads', String(o.threads));
   const child = spawn(process.execPath, args, {
     env: { ...process.env, SESSION_SECRET: o.secret },

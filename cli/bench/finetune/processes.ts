@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseStatCpuSeconds, parseVmHwm, sum, type JobResult } from './plan';
 import type { WorkerConfig } from './worker';
+import { ENGINE_NODE_FLAGS } from '../../stack/node-flags';
 
 const WORKER = resolve(import.meta.dirname, 'worker.ts');
 
@@ -41,7 +42,8 @@ export class JobProcess {
   constructor(cfg: WorkerConfig, secret: string) {
     // The worker's stdout goes to this process's stderr: stdout is the bench's table and JSON.
     this.child = fork(WORKER, [JSON.stringify(cfg)], {
-      execArgv: ['--import', import.meta.resolve('tsx')],
+      // The server's V8 flags for both kinds: a dedicated job runs the same engine.
+      execArgv: [...ENGINE_NODE_FLAGS, '--import', import.meta.resolve('tsx')],
       env: { ...process.env, BENCH_FINETUNE_SECRET: secret },
       stdio: ['ignore', 2, 2, 'ipc'],
     });

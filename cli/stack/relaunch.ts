@@ -1,0 +1,28 @@
+/**
+ * `symbiosis serve` started without the engine's V8 flags (node-flags.ts) runs itself again as a
+ * child with them, and stands in for it: its exit code becomes ours, and the signals a process
+ * manager or a terminal sends us reach it once. The child is in its own process group, so a
+ * terminal's Ctrl-C (sent to the whole foreground group) is not delivered to it twice; it learns
+ * that we died, however we died, from its IPC channel closing (see serve.ts).
+ */
+import { spawn } from 'node:child_process';
+import { constants } from 'node:os';
+import { resolve } from 'node:path';
+import { ENGINE_NODE_FLAGS } from './node-flags';
+
+const BIN = resolve(import.meta.dirname, '../../bin/symbiosis.js');
+const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+/** Runs `symbiosis <argv…>` with the engine flags; resolves with its exit code (128 + n for signal n). */
+export function relaunchWithEngineFlags(argv: readonly string[]): Promise<number> {
+  const child = spawn(process.execPath, [...ENGINE_NODE_FLAGS, ...process.execArgv, BIN, ...argv], { stdio: ['inherit', 'inherit', 'inherit', 'ipc'], detached: true });
+  const forwards = FORWARDED.map((signal) => [signal, () => void child.kill(signal)] as const);
+  for (const [signal, forward] of forwards) process.on(signal, forward);
+  return new Promise((done, fail) => {
+    child.once('error', fail);
+    child.once('exit', (code, signal) => {
+      for (const [s, forward] of forwards) process.off(s, forward);
+      done(code ?? 128 + (signal ? constants.signals[signal] : 0));
+    });
+  });
+}
