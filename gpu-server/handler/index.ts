@@ -12,6 +12,7 @@ import { decodeFrame, encodeFrame, FrameError, type Frame } from '../../shared/p
 import { ClientMessageSchema, describeIssues, PROTOCOL_VERSION, type ClientMessage, type ErrorCode } from '../../shared/protocol/messages';
 import { TokenError, verifySessionToken } from '../../shared/protocol/token';
 import { Engine, LimitError, PlanError, StepError, type EngineSession } from '../engine';
+import { firstNonFinite } from '../../shared/util/finite';
 
 export interface HandlerOptions {
   engine: Engine;
@@ -218,7 +219,8 @@ function onlyTensors(frame: Frame, spec: Record<string, ['f32' | 'i32', number[]
 }
 
 function checkFinite(name: string, t: Float32Array): void {
-  for (let i = 0; i < t.length; i++) if (!Number.isFinite(t[i])) throw new ProtocolError('bad_frame', `tensor "${name}" contains NaN or Inf at element ${i}`);
+  const bad = firstNonFinite(t);
+  if (bad >= 0) throw new ProtocolError('bad_frame', `tensor "${name}" contains NaN or Inf at element ${bad}`);
 }
 
 function classify(e: unknown): [ErrorCode, string] {

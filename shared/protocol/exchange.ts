@@ -4,6 +4,7 @@
  * are validated (shapes, finite values) before use.
  */
 import type { ModuleName, TapName } from '../adapters/taps';
+import { firstNonFinite } from '../util/finite';
 
 export interface ForwardTap {
   layer: number;
@@ -46,6 +47,7 @@ export class TapAnswerError extends Error {}
 export function checkTensor(what: string, t: Float32Array | undefined, length: number): Float32Array {
   if (!t) throw new TapAnswerError(`${what} is missing`);
   if (t.length !== length) throw new TapAnswerError(`${what} has ${t.length} elements, expected ${length}`);
-  for (let i = 0; i < t.length; i++) if (!Number.isFinite(t[i])) throw new TapAnswerError(`${what} contains NaN or Inf at element ${i}`);
+  const bad = firstNonFinite(t);
+  if (bad >= 0) throw new TapAnswerError(`${what} contains NaN or Inf at element ${bad}`);
   return t;
 }
