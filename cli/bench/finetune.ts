@@ -11,7 +11,8 @@
  *
  *   shared     a real `symbiosis serve` process (spawnServe, cpu backend) runs the frozen model
  *              for everyone and batches rows of sessions waiting at the same layer into one GEMM;
- *              each job is a client over a WebSocket (tokens signed by the bench, no edge);
+ *              each job is a client over a WebSocket (tokens signed by the bench, no edge),
+ *              CLIENT_NICE nicer than the server, so as not to preempt the server they all wait on;
  *   dedicated  each job loads the model directory itself and runs the server's engine in its own
  *              process through an in-process channelPair + Connection: the same code, no split.
  *
@@ -47,7 +48,7 @@ import { newTokenId } from '../../shared/protocol/token';
 import { numberOption, parseCommand, threadsOption, UsageError, type Command } from '../args';
 import { presetConfig, writeRandomModelDir } from '../init-random';
 import { spawnServe } from '../stack/serve-process';
-import { cpuSeconds, JobProcess, peakRss, runJobs } from './finetune/processes';
+import { CLIENT_NICE, cpuSeconds, JobProcess, peakRss, runJobs } from './finetune/processes';
 import { aggregateTokensPerSecond, batchingBetween, jobSpecs, jobsThatFit, maxLossDifference, mean, ratio, stepsPerHourPerJob, sum, type SetupRun } from './finetune/plan';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -194,6 +195,7 @@ export async function benchFinetune(plan: Plan): Promise<Record<string, unknown>
     job_mix: shared.jobs.map((j) => j.name),
     seq_len: plan.seqLen,
     grad_accum: 1,
+    shared_client_nice_above_server: CLIENT_NICE,
     warmup_steps: plan.warmupSteps,
     steps: plan.steps,
     budget_gib: plan.budgetGiB,
@@ -244,7 +246,7 @@ function table(r: Awaited<ReturnType<typeof benchFinetune>>): string {
   const range = (xs: number[]) => `${mib(Math.min(...xs))}–${mib(Math.max(...xs))}`;
   const rows: [string, string][] = [
     ['model', `${r.preset} random Llama, ${(r.params as number).toLocaleString('en-US')} params (float32); ${r.backend} backend in both setups${r.threads === null ? '' : `, ${r.threads} onnxruntime thread${r.threads === 1 ? '' : 's'} per process`}`],
-    ['jobs', `${r.jobs}: ${(r.job_mix as string[]).join(', ')}`],
+    ['jobs', `${r.jobs}: ${(r.job_mix as string[]).join(', ')}; the shared setup's clients ${r.shared_client_nice_above_server} nicer than the server`],
     ['each step', `1 sequence × ${r.seq_len} tokens (grad accum 1); ${r.warmup_steps} untimed warm-up (8 tokens) + ${r.steps} timed steps per job`],
     ['shared: server peak RSS', b('shared_server_rss_bytes')],
     ['shared: client peak RSS', `${range(clients)} each (mean ${mib(mean(clients))})`],
@@ -278,6 +280,7 @@ Runs K fine-tuning jobs (a mix: LoRA r4/r8/r16, DoRA r4/r8, IA3), each its own O
 two ways on this machine, one after the other in one run, on a random 110M-parameter model
 (init-random's 110m preset, written once to .dev/models/bench-random-110m):
   shared     one \`symbiosis serve\` process runs the frozen model; the K jobs are its clients
+             (10 nicer than it: they must not preempt the server they all wait on)
   dedicated  each job loads its own copy of the model and runs the same engine in-process
 Each job trains one sequence of L tokens per step (grad accum 1), with the same Trainer,
 adapters, data and schedule in both setups. Reports peak RSS per process (VmHWM; Linux), the
