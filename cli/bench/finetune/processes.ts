@@ -61,7 +61,7 @@ export class JobProcess {
       env: { ...process.env, BENCH_FINETUNE_SECRET: secret },
       stdio: ['ignore', 2, 2, 'ipc'],
     });
-    if (cfg.kind === 'client') setPriority(this.child.pid!, clientNiceness());
+    if (cfg.kind === 'client' && this.child.pid !== undefined) setPriority(this.child.pid, clientNiceness());
     this.child.on('message', (m: Message) => {
       this.inbox.push(m);
       this.waiter?.();
