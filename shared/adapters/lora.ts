@@ -152,10 +152,8 @@ export class LoraModule implements ModuleAdapter {
 
   backwardOutput(x: Floats, _y0: Floats, dy: Floats, rows: number, grads: Grads, defer?: DeferWork): { dx: Floats | null; dy0: Floats } {
     checkLength('LoRA dy', dy, rows * this.p.outDim);
-    const dx = loraBackward(this.p, x, dy, rows, grads, defer);
-    const dy0 = floatsLike(x, dy.length);
-    dy0.set(dy);
-    return { dx, dy0 };
+    // dL/dy0 = dL/dy: the delta does not depend on y0. The same array, read-only (see taps.ts).
+    return { dx: loraBackward(this.p, x, dy, rows, grads, defer), dy0: dy };
   }
 
   forwardInput(_x: Floats, _rows: number): Floats {

@@ -31,12 +31,20 @@ export class AdapterTaps {
   /** Parameter gradients accumulated by backward, keyed by PEFT tensor name. */
   readonly grads: Grads = new Map();
   private kept = new Map<string, Kept>();
+  /** The y0 of modules that do not read it (LoRA): one zero array per length, never written (taps.ts). */
+  private readonly zeroY0 = new Map<number, Float32Array>();
 
   constructor(
     private readonly adapter: TapAdapter,
     private readonly config: ModelConfig,
     private readonly keepForBackward: boolean,
   ) {}
+
+  private zeros(n: number): Float32Array {
+    let z = this.zeroY0.get(n);
+    if (!z) this.zeroY0.set(n, (z = new Float32Array(n)));
+    return z;
+  }
 
   private module(layer: number, name: ModuleName) {
     const m = this.adapter.module(layer, name);
@@ -54,7 +62,7 @@ export class AdapterTaps {
         continue;
       }
       // Without y0 (needsBaseOutput false) the adapter's output is additive: f(x, 0) is the change.
-      const y0 = tap.y0[name] ?? new Float32Array(tap.rows * moduleDims(this.config, name).outDim);
+      const y0 = tap.y0[name] ?? this.zeros(tap.rows * moduleDims(this.config, name).outDim);
       const y = m.forwardOutput(tap.x, y0, tap.rows) as Float32Array;
       if (tap.y0[name]) for (let i = 0; i < y.length; i++) y[i] -= y0[i];
       answer[name] = y;
@@ -74,11 +82,12 @@ export class AdapterTaps {
         answer.grads[name] = m.backwardInput(kept.x, g, tap.rows, this.grads) as Float32Array;
         continue;
       }
-      const y0 = kept.y0 ?? new Float32Array(g.length);
+      const y0 = kept.y0 ?? this.zeros(g.length);
       const { dx, dy0 } = m.backwardOutput(kept.x, y0, g, tap.rows, this.grads, defer);
       if (kept.y0) answer.grads[name] = Float32Array.from(dy0);
       if (dx) {
-        if (!answer.dx) answer.dx = Float32Array.from(dx);
+        // dx is ours (taps.ts): the first module's is kept as the sum, converted only if float64.
+        if (!answer.dx) answer.dx = dx instanceof Float32Array ? dx : Float32Array.from(dx);
         else for (let i = 0; i < dx.length; i++) answer.dx[i] += dx[i];
       }
     }
