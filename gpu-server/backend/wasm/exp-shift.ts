@@ -101,11 +101,11 @@ export function expShiftSum(src: Float32Array, shift: number, dst: Float32Array,
   const whole = n - (n % 4);
   const { exports, floats, doubles } = scratch(n);
   floats.set(src.subarray(0, whole), ROW / 4);
-  for (let i = whole; i < n; i++) floats[ROW / 4 + i] = Math.exp(src[i] - shift);
+  let tail = 0;
+  for (let i = whole; i < n; i++) tail += floats[ROW / 4 + i] = Math.exp(src[i] - shift);
   doubles[0] = shift;
   exports.expShiftSum(ROW, ROW, 4 * whole, 0);
-  let sum = doubles[0] + doubles[1];
-  for (let i = whole; i < n; i++) sum += Math.exp(src[i] - shift);
+  const sum = doubles[0] + doubles[1] + tail;
   const scale = scaleOf(sum);
   for (let i = 0, k = ROW / 4; i < n; i++, k++) dst[i] = floats[k] * scale;
   return sum;
