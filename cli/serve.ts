@@ -6,7 +6,7 @@ import { numberOption, parseCommand, requiredString, threadsOption, UsageError, 
 import { loadModelDirectory } from '../shared/model/directory';
 import { folderSource } from '../shared/node/files';
 import { hasEngineFlags } from './stack/node-flags';
-import { relaunchWithEngineFlags } from './stack/relaunch';
+import { followLauncher, relaunchWithEngineFlags } from './stack/relaunch';
 
 export const serveCommand: Command = {
   name: 'serve',
@@ -29,6 +29,7 @@ Options:
                        fewer when other busy processes share this machine's cores)`,
   async run(argv) {
     if (!hasEngineFlags()) return relaunchWithEngineFlags([this.name, ...argv]);
+    followLauncher();
     const parsed = parseCommand(this, argv, {
       model: { type: 'string' },
       backend: { type: 'string' },
@@ -72,12 +73,6 @@ Options:
       };
       process.once('SIGTERM', () => void stop('SIGTERM'));
       process.once('SIGINT', () => void stop('SIGINT'));
-      // Relaunched (relaunch.ts): when the process that started us is gone, nothing else would
-      // stop us. The channel must not keep this process alive once stopped.
-      if (process.connected) {
-        process.channel?.unref();
-        process.once('disconnect', () => void stop('the launching process exited'));
-      }
     });
     return 0;
   },

@@ -1,9 +1,10 @@
 /**
- * `symbiosis serve` started without the engine's V8 flags (node-flags.ts) runs itself again as a
- * child with them, and stands in for it: its exit code becomes ours, and the signals a process
- * manager or a terminal sends us reach it once. The child is in its own process group, so a
- * terminal's Ctrl-C (sent to the whole foreground group) is not delivered to it twice; it learns
- * that we died, however we died, from its IPC channel closing (see serve.ts).
+ * `symbiosis serve` and `symbiosis train` started without the engine's V8 flags (node-flags.ts)
+ * run themselves again as a child with them, and stand in for it: its exit code becomes ours,
+ * and the signals a process manager or a terminal sends us reach it once. The child is in its
+ * own process group, so a terminal's Ctrl-C (sent to the whole foreground group) is not
+ * delivered to it twice; it learns that we died, however we died, from its IPC channel closing
+ * (followLauncher).
  */
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
@@ -25,4 +26,15 @@ export function relaunchWithEngineFlags(argv: readonly string[]): Promise<number
       done(code ?? 128 + (signal ? constants.signals[signal] : 0));
     });
   });
+}
+
+/**
+ * In a relaunched child: when the launcher is gone (its IPC channel closed), nothing else would
+ * stop this process, so it sends itself SIGTERM — the command's own shutdown, or the default
+ * exit. The channel does not keep the process alive. Nothing to do in a process nobody launched.
+ */
+export function followLauncher(): void {
+  if (!process.connected) return;
+  process.channel?.unref();
+  process.once('disconnect', () => process.kill(process.pid, 'SIGTERM'));
 }
