@@ -1,10 +1,10 @@
 /**
  * `symbiosis serve` and `symbiosis train` started without the engine's V8 flags (node-flags.ts)
  * run themselves again as a child with them, and stand in for it: its exit code becomes ours,
- * and the signals a process manager or a terminal sends us reach it once. The child is in its
- * own process group, so a terminal's Ctrl-C (sent to the whole foreground group) is not
- * delivered to it twice; it learns that we died, however we died, from its IPC channel closing
- * (followLauncher).
+ * and the signals a process manager or a terminal sends us (a resize too) reach it once. The
+ * child is in its own process group, so a terminal's Ctrl-C (sent to the whole foreground group)
+ * is not delivered to it twice; it learns that we died, however we died, from its IPC channel
+ * closing (followLauncher).
  */
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
@@ -12,7 +12,7 @@ import { resolve } from 'node:path';
 import { ENGINE_NODE_FLAGS } from './node-flags';
 
 const BIN = resolve(import.meta.dirname, '../../bin/symbiosis.js');
-const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGWINCH'] as const;
 
 /** Runs `symbiosis <argv…>` with the engine flags; resolves with its exit code (128 + n for signal n). */
 export function relaunchWithEngineFlags(argv: readonly string[]): Promise<number> {
