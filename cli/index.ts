@@ -1,10 +1,12 @@
 /**
  * `symbiosis` — the command-line entry point: one module per command, each imported only when
  * it runs. Imported together they put every command's dependencies (miniflare and wrangler's
- * bundles, lodash, QuickJS…) into every process: ~35 MB of a training server's 48 MB JavaScript
+ * bundles, lodash, QuickJS…) into every process: 32 of a training server's 47 MB of JavaScript
  * heap, which V8 marks again at each of its ~10 collections a second.
  */
 import { UsageError, type Command } from './args';
+import { hasEngineFlags } from './stack/node-flags';
+import { followLauncher, relaunchWithEngineFlags } from './stack/relaunch';
 
 export const COMMANDS: Record<string, () => Promise<Command>> = {
   bench: async () => (await import('./bench')).benchCommand,
@@ -16,6 +18,9 @@ export const COMMANDS: Record<string, () => Promise<Command>> = {
   start: async () => (await import('./start')).startCommand,
   train: async () => (await import('./train')).trainCommand,
 };
+
+/** The commands that run the engine or a training job: they run under ENGINE_NODE_FLAGS (stack/node-flags.ts). */
+const ENGINE_COMMANDS: ReadonlySet<string> = new Set(['serve', 'train']);
 
 async function usage(): Promise<string> {
   const commands = await Promise.all(Object.values(COMMANDS).map((load) => load()));
@@ -39,6 +44,11 @@ export async function main(argv: string[]): Promise<number> {
   if (!Object.hasOwn(COMMANDS, name)) {
     process.stderr.write(`symbiosis: unknown command "${name}"\n\n${await usage()}\n`);
     return 2;
+  }
+  if (ENGINE_COMMANDS.has(name)) {
+    // Before the command's module loads: the launcher never needs onnxruntime or the engine.
+    if (!hasEngineFlags()) return relaunchWithEngineFlags(argv);
+    followLauncher();
   }
   try {
     return await (await COMMANDS[name]()).run(rest);

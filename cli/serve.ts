@@ -5,8 +5,6 @@ import { startServer } from '../gpu-server/server';
 import { numberOption, parseCommand, requiredString, threadsOption, UsageError, type Command } from './args';
 import { loadModelDirectory } from '../shared/model/directory';
 import { folderSource } from '../shared/node/files';
-import { hasEngineFlags } from './stack/node-flags';
-import { followLauncher, relaunchWithEngineFlags } from './stack/relaunch';
 
 export const serveCommand: Command = {
   name: 'serve',
@@ -28,8 +26,6 @@ Options:
   --threads <n>        cpu backend: onnxruntime intra-op threads (default: the machine's cores;
                        fewer when other busy processes share this machine's cores)`,
   async run(argv) {
-    if (!hasEngineFlags()) return relaunchWithEngineFlags([this.name, ...argv]);
-    followLauncher();
     const parsed = parseCommand(this, argv, {
       model: { type: 'string' },
       backend: { type: 'string' },

@@ -2,8 +2,9 @@
  * V8 flags for the processes that run the engine or a training job: the server, `symbiosis
  * train`, and both kinds of `bench finetune` job. V8 reads them at start-up only, so they go on
  * the command line of the processes we spawn, and `serve` and `train` started without them run
- * themselves again with them (relaunch.ts). Setting them from inside (v8.setFlagsFromString) is not safe: tried with
- * --single-threaded-gc, V8 aborted on a failed check in its next marking cycle.
+ * themselves again with them (relaunch.ts, from cli/index.ts). Setting them from inside
+ * (v8.setFlagsFromString) is not safe: tried with --single-threaded-gc, V8 aborted on a failed
+ * check in its next marking cycle.
  *
  * --no-concurrent-marking: the engine's activations are ArrayBuffers — ~5 MB per training token
  * at 110m — and V8 starts a marking cycle each time ~64 MB more of them are alive. Marked
@@ -17,7 +18,7 @@
  */
 export const ENGINE_NODE_FLAGS: readonly string[] = ['--no-concurrent-marking'];
 
-/** Whether this process (or one started with `execArgv`) runs with every engine flag. */
-export function hasEngineFlags(execArgv: readonly string[] = process.execArgv): boolean {
-  return ENGINE_NODE_FLAGS.every((flag) => execArgv.includes(flag));
+/** Whether this process runs with every engine flag. */
+export function hasEngineFlags(): boolean {
+  return ENGINE_NODE_FLAGS.every((flag) => process.execArgv.includes(flag));
 }

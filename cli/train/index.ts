@@ -21,8 +21,6 @@ import { weightsFromServer } from '../../shared/split/served-model';
 import { METHODS, newAdapter, type Method } from '../../shared/train/new-adapter';
 import { CheckpointFolder } from './checkpoints';
 import { Progress } from './progress';
-import { hasEngineFlags } from '../stack/node-flags';
-import { followLauncher, relaunchWithEngineFlags } from '../stack/relaunch';
 
 async function grant(baseUrl: string, apiKey: string): Promise<SessionGrant> {
   const res = await fetch(`${baseUrl.replace(/\/+$/, '')}/v1/sessions`, {
@@ -66,8 +64,6 @@ Options:
   --resume                        continue from the checkpoint in --checkpoint-dir (same flags);
                                   a run killed at any moment and resumed ends with the same adapter`,
   async run(argv) {
-    if (!hasEngineFlags()) return relaunchWithEngineFlags([this.name, ...argv]);
-    followLauncher();
     const parsed = parseCommand(this, argv, {
       data: { type: 'string' },
       'base-url': { type: 'string' },
