@@ -21,6 +21,8 @@ import { SplitSession } from '../shared/split';
 import { connect } from '../gpu-server/client';
 import { probeAdapter } from '../gpu-server/backend';
 import { distinctAdapters, testAdapters, testToken } from '../gpu-server/testing/fixtures';
+import { ENGINE_NODE_FLAGS } from '../cli/stack/node-flags';
+import { childrenOf, commandLine, isAlive, waitUntil } from '../cli/stack/testing';
 
 const run = promisify(execFile);
 const ROOT = resolve(import.meta.dirname, '..');
@@ -152,7 +154,7 @@ describe.each(['cpu', 'webgpu'])('split execution against a real symbiosis serve
     await session.forward(PROMPT);
     const exited = new Promise<number | null>((r) => server.on('exit', r));
     server.kill('SIGTERM');
-    // Once the server has the signal (forwarded to it by its launcher: node-flags.ts), not before.
+    // Once the server has the signal (forwarded to it by its launcher: cli/stack/relaunch.ts), not before.
     while (!/SIGTERM, closing/.test(log())) await new Promise((r) => setTimeout(r, 10));
     await expect(session.forward([5])).rejects.toMatchObject({ code: 'shutting_down' });
     expect(await exited).toBe(0);
@@ -190,40 +192,17 @@ describe('symbiosis serve --threads', () => {
   });
 });
 
-/** The processes whose parent is `pid` (Linux /proc). */
-async function childrenOf(pid: number): Promise<number[]> {
-  const { readdir, readFile } = await import('node:fs/promises');
-  const kids: number[] = [];
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
-    if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) kids.push(Number(entry));
-  }
-  return kids;
-}
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
-
 describe('symbiosis serve without the engine V8 flags (cli/stack/node-flags.ts)', () => {
   it('serves from a child started with them, which stops when its launcher is killed', async () => {
     const { modelDir } = await convertStories();
     const { server, url } = await startServe(modelDir, 'cpu');
     const [child] = await childrenOf(server.pid!);
     expect(child).toBeDefined();
-    const { readFile } = await import('node:fs/promises');
-    const argv = (await readFile(`/proc/${child}/cmdline`, 'utf8')).split('\0');
-    expect(argv).toEqual(expect.arrayContaining(['--no-concurrent-marking', 'serve', '--model', modelDir]));
+    expect(await commandLine(child)).toEqual(expect.arrayContaining([...ENGINE_NODE_FLAGS, 'serve', '--model', modelDir]));
     expect((await fetch(`${url}/healthz`)).ok).toBe(true);
     server.kill('SIGKILL'); // no signal to forward: the child must notice its launcher is gone
-    for (let i = 0; i < 100 && alive(child); i++) await new Promise((r) => setTimeout(r, 100));
-    expect(alive(child)).toBe(false);
+    await waitUntil(() => !isAlive(child));
+    expect(isAlive(child)).toBe(false);
     await expect(fetch(`${url}/healthz`)).rejects.toThrow();
   });
 });

@@ -3,37 +3,15 @@
  * test/split-server.test.ts): the child carries them, and goes when its launcher is killed.
  */
 import { spawn } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ENGINE_NODE_FLAGS } from './node-flags';
+import { childrenOf, commandLine, isAlive, waitUntil } from './testing';
 
 const BIN = resolve(import.meta.dirname, '../../bin/symbiosis.js');
-
-async function childrenOf(pid: number): Promise<number[]> {
-  const kids: number[] = [];
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
-    if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) kids.push(Number(entry));
-  }
-  return kids;
-}
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
-
-const until = async (what: () => boolean | Promise<boolean>) => {
-  for (let i = 0; i < 150 && !(await what()); i++) await new Promise((r) => setTimeout(r, 100));
-};
 
 describe('symbiosis train without the engine V8 flags', () => {
   let dir: string;
@@ -57,13 +35,13 @@ describe('symbiosis train without the engine V8 flags', () => {
     const { port } = silent.address() as { port: number };
     const launcher = spawn(process.execPath, [BIN, 'train', '--data', join(dir, 'data.jsonl'), '--base-url', `http://127.0.0.1:${port}`, '--api-key', 'k', '--out', join(dir, 'out')], { stdio: 'ignore' });
     try {
-      await until(() => sockets.length > 0); // the child is up and waiting on the edge
+      await waitUntil(() => sockets.length > 0); // the child is up and waiting on the edge
       const [child] = await childrenOf(launcher.pid!);
       expect(child).toBeDefined();
-      expect((await readFile(`/proc/${child}/cmdline`, 'utf8')).split('\0')).toEqual(expect.arrayContaining([...ENGINE_NODE_FLAGS, 'train']));
+      expect(await commandLine(child)).toEqual(expect.arrayContaining([...ENGINE_NODE_FLAGS, 'train']));
       launcher.kill('SIGKILL');
-      await until(() => !alive(child));
-      expect(alive(child)).toBe(false);
+      await waitUntil(() => !isAlive(child));
+      expect(isAlive(child)).toBe(false);
     } finally {
       launcher.kill('SIGKILL');
     }
