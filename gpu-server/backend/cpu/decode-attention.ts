@@ -17,7 +17,7 @@
 import type { AttentionShape } from '../../../shared/reference/ops';
 import { checkAttention } from '../../../shared/reference/ops';
 import { decodeAttentionFunctions } from './decode-attention-kernel';
-import { wasmModule } from '../wasm/writer';
+import { PAGE, wasmModule } from '../wasm/writer';
 
 export interface HeadDims {
   nHeads: number;
@@ -39,7 +39,6 @@ interface SessionMemory {
   p: Float32Array; // [nHeads × capacity rounded up to whole vectors]
 }
 
-const PAGE = 65536;
 /** The most pages one WebAssembly memory may have (4 GiB: addresses are 32-bit). */
 export const MAX_PAGES = 65536;
 let compiled: WebAssembly.Module | undefined;

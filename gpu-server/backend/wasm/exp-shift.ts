@@ -14,7 +14,7 @@
  * row's maximum contributes 3e-308 instead of less to a sum that is at least 1. The last n mod 4
  * elements are Math.exp's.
  */
-import { frame, I32, op, V128, wasmModule, whileNot, type WasmFunction } from './writer';
+import { frame, I32, op, scratchKernel, V128, whileNot, type WasmFunction } from './writer';
 
 const LOG2E = 1.4426950408889634;
 const LN2_HI = 6.93147180369123816490e-1;
@@ -71,24 +71,9 @@ interface Exports {
   expShiftSum(src: number, dst: number, bytes: number, at: number): void;
 }
 
-const PAGE = 65536;
 /** Bytes 0–15: the shift in, the two lanes' sums out; the row from byte 16. */
 const ROW = 16;
-let kernel: { memory: WebAssembly.Memory; exports: Exports; floats: Float32Array; doubles: Float64Array } | undefined;
-
-function scratch(n: number): NonNullable<typeof kernel> {
-  if (!kernel) {
-    const memory = new WebAssembly.Memory({ initial: 1 });
-    const exports = new WebAssembly.Instance(new WebAssembly.Module(wasmModule([expShiftSumFunction()], 1)), { env: { memory } }).exports as unknown as Exports;
-    kernel = { memory, exports, floats: new Float32Array(memory.buffer), doubles: new Float64Array(memory.buffer) };
-  }
-  if (kernel.floats.length < ROW / 4 + n) {
-    kernel.memory.grow(Math.ceil((ROW + 4 * n - kernel.memory.buffer.byteLength) / PAGE));
-    kernel.floats = new Float32Array(kernel.memory.buffer);
-    kernel.doubles = new Float64Array(kernel.memory.buffer);
-  }
-  return kernel;
-}
+const kernel = scratchKernel<Exports>(() => [expShiftSumFunction()]);
 
 /**
  * Σᵢ e^(src[i] − shift) in float64 (to ~1e-16 relative of Math.exp's), and dst[i] =
@@ -99,7 +84,9 @@ export function expShiftSum(src: Float32Array, shift: number, dst: Float32Array,
   if (dst.length !== src.length) throw new Error(`expShiftSum: dst holds ${dst.length} elements, src ${src.length}`);
   const n = src.length;
   const whole = n - (n % 4);
-  const { exports, floats, doubles } = scratch(n);
+  const { exports, buffer } = kernel(ROW + 4 * n);
+  const floats = new Float32Array(buffer);
+  const doubles = new Float64Array(buffer, 0, 2);
   floats.set(src.subarray(0, whole), ROW / 4);
   let tail = 0;
   for (let i = whole; i < n; i++) tail += floats[ROW / 4 + i] = Math.exp(src[i] - shift);

@@ -16,7 +16,7 @@
  */
 import { checkShape } from '../../../shared/reference/ops';
 import { expInPlace } from './exp';
-import { frame, I32, op, V128, wasmModule, whileNot, type WasmFunction } from './writer';
+import { frame, I32, op, scratchKernel, V128, whileNot, type WasmFunction } from './writer';
 
 type Code = number[];
 
@@ -65,22 +65,8 @@ interface Exports {
   siluBackward(dm: number, g: number, u: number, dg: number, du: number, bytes: number): void;
 }
 
-const PAGE = 65536;
-let kernel: { memory: WebAssembly.Memory; exports: Exports; floats: Float32Array } | undefined;
-
-/** The scratch memory as floats, at least `n` of them (grown as needed; its views are remade). */
-function scratch(n: number): { exports: Exports; floats: Float32Array } {
-  if (!kernel) {
-    const memory = new WebAssembly.Memory({ initial: 1 });
-    const exports = new WebAssembly.Instance(new WebAssembly.Module(wasmModule([forward(), backward()], 1)), { env: { memory } }).exports as unknown as Exports;
-    kernel = { memory, exports, floats: new Float32Array(memory.buffer) };
-  }
-  if (kernel.floats.length < n) {
-    kernel.memory.grow(Math.ceil((4 * n - kernel.memory.buffer.byteLength) / PAGE));
-    kernel.floats = new Float32Array(kernel.memory.buffer);
-  }
-  return kernel;
-}
+/** Inputs and results side by side in the kernel's own memory. */
+const kernel = scratchKernel<Exports>(() => [forward(), backward()]);
 
 const lanes = (n: number) => Math.ceil(n / 4) * 4;
 
@@ -88,7 +74,8 @@ const lanes = (n: number) => Math.ceil(n / 4) * 4;
 export function siluMulF32(g: Float32Array, u: Float32Array): Float32Array {
   checkShape('siluMul u', u, g.length);
   const n = lanes(g.length);
-  const { exports, floats } = scratch(3 * n);
+  const { exports, buffer } = kernel(4 * 3 * n);
+  const floats = new Float32Array(buffer);
   floats.set(g, 0);
   floats.set(u, n);
   exports.silu(0, 4 * n, 8 * n, 4 * n);
@@ -100,7 +87,8 @@ export function siluMulBackwardF32(dm: Float32Array, g: Float32Array, u: Float32
   checkShape('siluMulBackward g', g, dm.length);
   checkShape('siluMulBackward u', u, dm.length);
   const n = lanes(dm.length);
-  const { exports, floats } = scratch(5 * n);
+  const { exports, buffer } = kernel(4 * 5 * n);
+  const floats = new Float32Array(buffer);
   floats.set(dm, 0);
   floats.set(g, n);
   floats.set(u, 2 * n);

@@ -36,6 +36,8 @@ const utf8 = (s: string) => [...new TextEncoder().encode(s)];
 const vec = (items: number[][]) => [...uleb(items.length), ...items.flat()];
 const section = (id: number, body: number[]) => [id, ...uleb(body.length), ...body];
 const simd = (opcode: number) => [0xfd, ...uleb(opcode)];
+/** v128.const: the 16 bytes of `lanes`. */
+const v128Const = (lanes: Float32Array | Int32Array | Float64Array | BigInt64Array) => [...simd(0x0c), ...new Uint8Array(lanes.buffer)];
 /** memarg: alignment 4 bytes (the kernels' addresses are float-aligned), then the offset. */
 const memarg = (offset: number) => [2, ...uleb(offset)];
 
@@ -74,9 +76,9 @@ export const op = {
   f32x4SplatTop: simd(0x13),
   f32x4ExtractLane: (lane: number) => [...simd(0x1f), lane],
   /** Four lanes of one float32 constant. */
-  f32x4Splat: (value: number) => [...simd(0x0c), ...new Uint8Array(Float32Array.of(value, value, value, value).buffer)],
+  f32x4Splat: (value: number) => v128Const(Float32Array.of(value, value, value, value)),
   /** Four lanes of one int32 constant. */
-  i32x4Splat: (value: number) => [...simd(0x0c), ...new Uint8Array(Int32Array.of(value, value, value, value).buffer)],
+  i32x4Splat: (value: number) => v128Const(Int32Array.of(value, value, value, value)),
   f32x4Nearest: simd(0x6a),
   f32x4Neg: simd(0xe1),
   f32x4Add: simd(0xe4),
@@ -86,9 +88,9 @@ export const op = {
   f32x4Min: simd(0xe8),
   f32x4Max: simd(0xe9),
   /** Two lanes of one float64 constant. */
-  f64x2Splat: (value: number) => [...simd(0x0c), ...new Uint8Array(Float64Array.of(value, value).buffer)],
+  f64x2Splat: (value: number) => v128Const(Float64Array.of(value, value)),
   /** Two lanes of one int64 constant. */
-  i64x2Splat: (value: number) => [...simd(0x0c), ...new Uint8Array(BigInt64Array.of(BigInt(value), BigInt(value)).buffer)],
+  i64x2Splat: (value: number) => v128Const(BigInt64Array.of(BigInt(value), BigInt(value))),
   f32x4DemoteF64x2Zero: simd(0x5e),
   f64x2PromoteLowF32x4: simd(0x5f),
   f64x2Nearest: simd(0x94),
@@ -130,6 +132,27 @@ export function wasmModule(functions: readonly WasmFunction[], minPages: number)
     ...section(7, vec(functions.map((f, i) => [...name(f.name), 0x00, ...uleb(i)]))),
     ...section(10, vec(code)),
   ]);
+}
+
+/** WebAssembly's page, the unit a memory grows by. */
+export const PAGE = 65536;
+
+/**
+ * A kernel module (the functions `build` writes), instantiated on first call over a memory of its
+ * own that each call grows to at least `bytes`. Growing detaches the views of the old buffer:
+ * callers take theirs from the buffer each call returns.
+ */
+export function scratchKernel<E>(build: () => readonly WasmFunction[]): (bytes: number) => { exports: E; buffer: ArrayBuffer } {
+  let kernel: { memory: WebAssembly.Memory; exports: E } | undefined;
+  return (bytes) => {
+    if (!kernel) {
+      const memory = new WebAssembly.Memory({ initial: 1 });
+      kernel = { memory, exports: new WebAssembly.Instance(new WebAssembly.Module(wasmModule(build(), 1)), { env: { memory } }).exports as E };
+    }
+    const { memory } = kernel;
+    if (memory.buffer.byteLength < bytes) memory.grow(Math.ceil((bytes - memory.buffer.byteLength) / PAGE));
+    return { exports: kernel.exports, buffer: memory.buffer };
+  };
 }
 
 type Code = number[];
