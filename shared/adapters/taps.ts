@@ -62,9 +62,9 @@ export interface ModuleAdapter {
   /**
    * Given dL/dy, returns dL/dx through the adapter only (or null) and dL/dy0 for the frozen path.
    * dx is a new array, the caller's to keep or change; dy0 may be dy itself (LoRA), so callers
-   * only read it. Neither y0 nor dy is written. With `defer`, work that only adds into `grads` may be handed to it instead of done now (the
-   * split client sends dL/dx first and the server goes on meanwhile); the caller runs it before
-   * it reads `grads`.
+   * only read it. Neither y0 nor dy is written. With `defer`, work that only adds into `grads`
+   * may be handed to it instead of done now (the split client sends dL/dx first and the server
+   * goes on meanwhile); the caller runs it before it reads `grads`.
    */
   backwardOutput(x: Floats, y0: Floats, dy: Floats, rows: number, grads: Grads, defer?: DeferWork): { dx: Floats | null; dy0: Floats };
   forwardInput(x: Floats, rows: number): Floats; // → x' [rows, in]

@@ -21,7 +21,7 @@ describe('firstNonFinite', () => {
     }
   });
 
-  it('is not fooled by an Inf and a −Inf that would cancel in a plain sum', () => {
+  it('reports the first of several non-finite values (+Inf, then −Inf)', () => {
     expect(firstNonFinite(Float32Array.of(1, Infinity, -Infinity, 2))).toBe(1);
     expect(firstNonFinite(Float32Array.of(1, 2, 3, 4, Infinity, 5, 6, 7, -Infinity))).toBe(4);
   });

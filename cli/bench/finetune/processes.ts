@@ -13,12 +13,12 @@ import { ENGINE_NODE_FLAGS } from '../../stack/node-flags';
 const WORKER = resolve(import.meta.dirname, 'worker.ts');
 
 /**
- * The shared setup's clients run this much nicer than the bench and its server. They stand in for the tenants' own machines;
- * here they share the cores with the one server all of them wait on, and at equal priority they
- * preempted it (its main thread 75 % busy, a quarter of that runnable but not running). Measured
- * (K = 8, 2 cores, 6 steps, shared setup alone): nice 0 180, 5 182, 10 196 and 196, 19 190
- * tokens/s (at 19 the clients themselves wait). The dedicated jobs have no shared process to
- * yield to: they all run at the bench's own niceness.
+ * The shared setup's clients run this much nicer than the bench and its server. They stand in
+ * for the tenants' own machines; here they share the cores with the one server all of them wait
+ * on, and at equal priority they preempted it (its main thread 75 % busy, a quarter of that
+ * runnable but not running). Measured (K = 8, 2 cores, 6 steps, shared setup alone): nice 0 180,
+ * 5 182, 10 196 and 196, 19 190 tokens/s (at 19 the clients themselves wait). The dedicated jobs
+ * have no shared process to yield to: they all run at the bench's own niceness.
  */
 export const CLIENT_NICE = 10;
 
