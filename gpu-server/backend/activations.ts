@@ -33,6 +33,13 @@ export interface ActivationScope<T> {
   release(): void;
   /** Frees what the scope owns except `keep` (a training step's trace, once its forward is done). */
   retain(keep: readonly T[]): void;
+  /** A point in what the scope owns, for `freeSince`. */
+  mark(): number;
+  /**
+   * Frees what the scope took since `mark` except `keep`: a layer's intermediates once its
+   * output exists, so that a step holds one layer's worth at a time, not the whole pass's.
+   */
+  freeSince(mark: number, keep: readonly T[]): void;
 
   add(a: T, b: T): T;
   /** [a rows; b rows] */

@@ -1,7 +1,8 @@
-/** Fused weight groups produce side-by-side outputs; these split and join them by columns. */
+/** Fused weight groups produce side-by-side outputs; these split and join them by columns (new arrays from `alloc`). */
+import { newFloats, type Alloc } from './host-pool';
 
 /** y [rows, Σwidths] → one [rows, width] array per width. */
-export function splitColumns(y: Float32Array, rows: number, widths: readonly number[]): Float32Array[] {
+export function splitColumns(y: Float32Array, rows: number, widths: readonly number[], alloc: Alloc = newFloats): Float32Array[] {
   const total = widths.reduce((a, b) => a + b, 0);
   if (y.length !== rows * total) throw new Error(`splitColumns: ${y.length} elements is not ${rows}×${total}`);
   if (rows === 1) {
@@ -9,7 +10,7 @@ export function splitColumns(y: Float32Array, rows: number, widths: readonly num
     let offset = 0;
     return widths.map((w) => y.subarray(offset, (offset += w)));
   }
-  const parts = widths.map((w) => new Float32Array(rows * w));
+  const parts = widths.map((w) => alloc(rows * w));
   for (let r = 0; r < rows; r++) {
     let offset = r * total;
     widths.forEach((w, i) => {
@@ -30,10 +31,10 @@ export function columnWidths(parts: readonly { readonly length: number }[], rows
 }
 
 /** The inverse: [rows, width] arrays → [rows, Σwidths]. */
-export function joinColumns(parts: readonly Float32Array[], rows: number): Float32Array {
+export function joinColumns(parts: readonly Float32Array[], rows: number, alloc: Alloc = newFloats): Float32Array {
   const widths = columnWidths(parts, rows);
   const total = widths.reduce((a, b) => a + b, 0);
-  const y = new Float32Array(rows * total);
+  const y = alloc(rows * total);
   for (let r = 0; r < rows; r++) {
     let offset = r * total;
     parts.forEach((p, i) => {

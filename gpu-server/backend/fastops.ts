@@ -38,13 +38,24 @@ function ropeTable(headDim: number, theta: number, positions: number): RopeTable
   return table;
 }
 
-/** = rope(x, rows, nHeads, headDim, pos0, theta) of shared/reference/ops, for Float32Array. */
-export function ropeF32(x: Float32Array, rows: number, nHeads: number, headDim: number, pos0: number, theta: number): Float32Array {
+/** = rope(x, rows, nHeads, headDim, pos0, theta) of shared/reference/ops, for Float32Array; y into `out` when given. */
+export function ropeF32(x: Float32Array, rows: number, nHeads: number, headDim: number, pos0: number, theta: number, out?: Float32Array): Float32Array {
+  return rotateF32(x, rows, nHeads, headDim, pos0, theta, 1, out);
+}
+
+/** = ropeBackward of shared/reference/ops (the rotation by the opposite angle), for Float32Array. */
+export function ropeBackwardF32(dy: Float32Array, rows: number, nHeads: number, headDim: number, pos0: number, theta: number, out?: Float32Array): Float32Array {
+  return rotateF32(dy, rows, nHeads, headDim, pos0, theta, -1, out);
+}
+
+/** The reference's rotate: x·cos + rotate_half(x)·(sign·sin), the same products in the same order. */
+function rotateF32(x: Float32Array, rows: number, nHeads: number, headDim: number, pos0: number, theta: number, sign: 1 | -1, out: Float32Array = new Float32Array(x.length)): Float32Array {
   checkShape('rope x', x, rows * nHeads * headDim);
+  checkShape('rope out', out, x.length);
   if (headDim % 2 !== 0) throw new Error(`rope: headDim must be even, got ${headDim}`);
   const half = headDim / 2;
   const { cos, sin } = ropeTable(headDim, theta, pos0 + rows);
-  const y = new Float32Array(x.length);
+  const y = out;
   for (let r = 0; r < rows; r++) {
     const t = (pos0 + r) * half;
     for (let h = 0; h < nHeads; h++) {
@@ -53,7 +64,7 @@ export function ropeF32(x: Float32Array, rows: number, nHeads: number, headDim: 
         const x1 = x[o + i];
         const x2 = x[o + i + half];
         const c = cos[t + i];
-        const s = sin[t + i];
+        const s = sign * sin[t + i];
         y[o + i] = x1 * c - x2 * s;
         y[o + i + half] = x2 * c + x1 * s;
       }

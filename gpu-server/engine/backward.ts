@@ -77,6 +77,10 @@ async function layerBackward<T>(ctx: StepContext<T>, layer: number, dOut: T, t: 
 /** dL/dh of the last layer's output [rows, dim] → dL/d(input embeddings) [rows, dim]. */
 export async function backwardStep<T>(ctx: StepContext<T>, dhFinal: T, trace: LayerTrace<T>[], rows: number): Promise<T> {
   let dh = dhFinal;
-  for (let l = ctx.config.nLayers - 1; l >= 0; l--) dh = await layerBackward(ctx, l, dh, trace[l], rows);
+  const start = ctx.ops.mark();
+  for (let l = ctx.config.nLayers - 1; l >= 0; l--) {
+    dh = await layerBackward(ctx, l, dh, trace[l], rows);
+    ctx.ops.freeSince(start, [dh]);
+  }
   return dh;
 }

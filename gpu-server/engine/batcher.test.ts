@@ -7,9 +7,10 @@ import { randomModel, tinyConfig } from '../../shared/model/random';
 import { createBackend } from '../backend';
 import { randomFloats } from '../testing/numeric';
 import { HostActivations, HostScope } from '../backend/host-activations';
+import { HostPool } from '../backend/host-pool';
 import { Batcher } from './batcher';
 
-const scope = new HostScope();
+const scope = new HostScope(new HostPool(2 ** 20));
 const config = tinyConfig();
 const model = randomModel(config, 4);
 const { nHeads, headDim } = config;

@@ -142,10 +142,19 @@ export async function forwardStep<T>(ctx: StepContext<T>, tokens: Int32Array, tr
   const emb = ops.upload(gather(ctx.weights.embed, Array.from(tokens), dim) as Float32Array); // [tokens, dim]
   let h = nVirtual > 0 ? ops.concatRows(ops.upload(session.prompt!), emb) : emb; // [rows, dim]
   const pos0 = session.kv.length;
-  for (let l = 0; l < nLayers; l++) h = await layerForward(ctx, l, h, rows, pos0, trace);
+  const start = ops.mark();
+  for (let l = 0; l < nLayers; l++) {
+    h = await layerForward(ctx, l, h, rows, pos0, trace);
+    ops.freeSince(start, trace ? [h, ...traced(trace)] : [h]);
+  }
   session.kv.length = pos0 + rows;
   const hReal = nVirtual > 0 ? ops.slice(h, nVirtual * dim, rows * dim) : h;
   return { xf: ops.rmsnorm(hReal, ctx.weights.finalNorm, tokens.length, dim, rmsNormEps), hReal };
+}
+
+/** What a training step's trace holds, all of it kept until its backward. */
+export function traced<T>(trace: readonly LayerTrace<T>[]): T[] {
+  return trace.flatMap((t) => [t.h, t.q, t.hMid, t.g, t.u]);
 }
 
 /** Joins per-module gradients of a tap's group in the fused column order (zeros for none). */

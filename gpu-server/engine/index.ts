@@ -13,7 +13,7 @@ import { Batcher, type BatchObserver } from './batcher';
 import { composedTrainingHead } from '../backend/head';
 import { backwardStep } from './backward';
 import type { TapExchange } from '../../shared/protocol/exchange';
-import { forwardStep, type LayerTrace, type StepContext } from './forward';
+import { forwardStep, traced, type LayerTrace, type StepContext } from './forward';
 import { EngineSession, StepError } from './session';
 import { TapPlan } from '../../shared/protocol/plan';
 import { topIndices } from '../../shared/util/top';
@@ -152,7 +152,7 @@ export class Engine {
         const dhFinal = ops.zeros(rows * dim);
         ops.write(dhFinal, ops.rmsnormBackward(head.dxf, hReal, this.model.weights.finalNorm, n, dim, rmsNormEps), session.promptTokens * dim);
         // Only what backward reads stays: what the tenant is charged for (traceBytes).
-        ops.retain([...trace.flatMap((t) => [t.h, t.q, t.hMid, t.g, t.u]), dhFinal]);
+        ops.retain([...traced(trace), dhFinal]);
         session.trace = { layers: trace, rows, dhFinal, scope: ops };
         session.traceBytes = traceBytes;
         return opts.returnLogits ? { loss: head.loss, lossTokens, logits: head.logits } : { loss: head.loss, lossTokens };

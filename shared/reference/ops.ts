@@ -16,6 +16,16 @@ export function zerosLike<T extends Floats>(like: T, n: number): T {
   return (like instanceof Float64Array ? new Float64Array(n) : new Float32Array(n)) as T;
 }
 
+/**
+ * An op's result array: `out` when the caller gives one (the server's pooled activations; every
+ * element is written, so its prior contents do not matter), else a new one like `like`.
+ */
+function outOr<T extends Floats>(out: T | undefined, like: T, n: number): T {
+  if (out === undefined) return zerosLike(like, n);
+  checkShape('out', out, n);
+  return out;
+}
+
 /** `a` converted to the element type of `like` (a itself when it already is). */
 export function conform<T extends Floats>(a: Floats, like: T): T {
   if (a instanceof Float64Array === like instanceof Float64Array) return a as T;
@@ -120,10 +130,10 @@ export function linearBackward<T extends Floats>(dy: T, w: Floats, rows: number,
 // ─── RMSNorm ────────────────────────────────────────────────────────────────────────────────
 
 /** y = x / sqrt(mean(x²) + eps) ⊙ weight, per row.  x [rows, dim] → y [rows, dim] */
-export function rmsnorm<T extends Floats>(x: T, weight: Floats, rows: number, dim: number, eps: number): T {
+export function rmsnorm<T extends Floats>(x: T, weight: Floats, rows: number, dim: number, eps: number, out?: T): T {
   checkShape('rmsnorm x', x, rows * dim);
   checkShape('rmsnorm weight', weight, dim);
-  const y = zerosLike(x, rows * dim);
+  const y = outOr(out, x, rows * dim);
   for (let r = 0; r < rows; r++) {
     const o = r * dim;
     let ss = 0;
@@ -138,10 +148,10 @@ export function rmsnorm<T extends Floats>(x: T, weight: Floats, rows: number, di
  * With s = (mean(x²) + eps)^-½ and y = s·x ⊙ w:
  * dx_j = s·w_j·dy_j − s³·x_j/dim · Σ_i dy_i·w_i·x_i.   dy, x [rows, dim] → dx [rows, dim]
  */
-export function rmsnormBackward<T extends Floats>(dy: T, x: Floats, weight: Floats, rows: number, dim: number, eps: number): T {
+export function rmsnormBackward<T extends Floats>(dy: T, x: Floats, weight: Floats, rows: number, dim: number, eps: number, out?: T): T {
   checkShape('rmsnormBackward dy', dy, rows * dim);
   checkShape('rmsnormBackward x', x, rows * dim);
-  const dx = zerosLike(dy, rows * dim);
+  const dx = outOr(out, dy, rows * dim);
   for (let r = 0; r < rows; r++) {
     const o = r * dim;
     let ss = 0;
@@ -391,19 +401,19 @@ export function gatherBackward(dOut: Floats, ids: readonly number[], tableRows: 
 }
 
 /** Rows of a then rows of b.  a [ra, dim], b [rb, dim] → [ra+rb, dim] */
-export function concatRows<T extends Floats>(a: T, b: Floats): T {
-  const out = zerosLike(a, a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
+export function concatRows<T extends Floats>(a: T, b: Floats, out?: T): T {
+  const y = outOr(out, a, a.length + b.length);
+  y.set(a);
+  y.set(b, a.length);
+  return y;
 }
 
-/** Residual connection: a + b, a new array. */
-export function add<T extends Floats>(a: T, b: Floats): T {
+/** Residual connection: a + b, a new array (or `out`). */
+export function add<T extends Floats>(a: T, b: Floats, out?: T): T {
   checkShape('add b', b, a.length);
-  const out = zerosLike(a, a.length);
-  for (let i = 0; i < a.length; i++) out[i] = a[i] + b[i];
-  return out;
+  const y = outOr(out, a, a.length);
+  for (let i = 0; i < a.length; i++) y[i] = a[i] + b[i];
+  return y;
 }
 
 /** a += b (for accumulating gradients). */

@@ -15,6 +15,7 @@
  * memory, and these arrays are the GEMMs' outputs, which live elsewhere.
  */
 import { checkShape } from '../../../shared/reference/ops';
+import { newFloats, type Alloc } from '../host-pool';
 import { expInPlace } from './exp';
 import { frame, I32, op, scratchKernel, V128, whileNot, type WasmFunction } from './writer';
 
@@ -70,20 +71,22 @@ const kernel = scratchKernel<Exports>(() => [forward(), backward()]);
 
 const lanes = (n: number) => Math.ceil(n / 4) * 4;
 
-/** = siluMul(g, u) of shared/reference/ops, for Float32Array. */
-export function siluMulF32(g: Float32Array, u: Float32Array): Float32Array {
+/** = siluMul(g, u) of shared/reference/ops, for Float32Array; into `out` when given. */
+export function siluMulF32(g: Float32Array, u: Float32Array, out: Float32Array = new Float32Array(g.length)): Float32Array {
   checkShape('siluMul u', u, g.length);
+  checkShape('siluMul out', out, g.length);
   const n = lanes(g.length);
   const { exports, buffer } = kernel(4 * 3 * n);
   const floats = new Float32Array(buffer);
   floats.set(g, 0);
   floats.set(u, n);
   exports.silu(0, 4 * n, 8 * n, 4 * n);
-  return floats.slice(2 * n, 2 * n + g.length);
+  out.set(floats.subarray(2 * n, 2 * n + g.length));
+  return out;
 }
 
-/** = siluMulBackward(dm, g, u) of shared/reference/ops, for Float32Array. */
-export function siluMulBackwardF32(dm: Float32Array, g: Float32Array, u: Float32Array): { dg: Float32Array; du: Float32Array } {
+/** = siluMulBackward(dm, g, u) of shared/reference/ops, for Float32Array; dg and du from `alloc`. */
+export function siluMulBackwardF32(dm: Float32Array, g: Float32Array, u: Float32Array, alloc: Alloc = newFloats): { dg: Float32Array; du: Float32Array } {
   checkShape('siluMulBackward g', g, dm.length);
   checkShape('siluMulBackward u', u, dm.length);
   const n = lanes(dm.length);
@@ -93,5 +96,9 @@ export function siluMulBackwardF32(dm: Float32Array, g: Float32Array, u: Float32
   floats.set(g, n);
   floats.set(u, 2 * n);
   exports.siluBackward(0, 4 * n, 8 * n, 12 * n, 16 * n, 4 * n);
-  return { dg: floats.slice(3 * n, 3 * n + dm.length), du: floats.slice(4 * n, 4 * n + dm.length) };
+  const dg = alloc(dm.length);
+  const du = alloc(dm.length);
+  dg.set(floats.subarray(3 * n, 3 * n + dm.length));
+  du.set(floats.subarray(4 * n, 4 * n + dm.length));
+  return { dg, du };
 }

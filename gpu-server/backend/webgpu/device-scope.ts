@@ -62,12 +62,21 @@ export class DeviceScope implements ActivationScope<DeviceTensor> {
   }
 
   retain(keep: readonly DeviceTensor[]): void {
+    this.freeSince(0, keep);
+    this.work.flushSoon();
+  }
+
+  mark(): number {
+    return this.owned.length;
+  }
+
+  /** Mid-step: the buffers are recycled after the submit that runs the work recorded on them. */
+  freeSince(mark: number, keep: readonly DeviceTensor[]): void {
     const kept = new Set(keep);
-    for (const t of this.owned.splice(0)) {
+    for (const t of this.owned.splice(mark)) {
       if (kept.has(t)) this.owned.push(t);
       else this.work.retire(t);
     }
-    this.work.flushSoon();
   }
 
   add(a: DeviceTensor, b: DeviceTensor): DeviceTensor {
