@@ -15,8 +15,19 @@
  * decode (bench serve) changed within noise. --single-threaded-gc measured the same. The tenants'
  * processes gain too: bench finetune's shared setup with only its clients left without the flag
  * 188 / 194 tokens/s, with it 204 / 209.
+ *
+ * --initial-old-space-size=96: with the activations pooled (gpu-server/backend/host-pool.ts) the
+ * marking cycles were still ~7 a second, now started by the old generation's limit: V8 sets it at
+ * ~2.5× the live heap (15 MB live → 38 MB), while scavenges that external memory pressure brings
+ * early promote the objects a step keeps across a few of them (promises, frames, tensors' wrappers)
+ * — so the limit was reached again within ~150 ms. A floor under that limit leaves the cycles that
+ * external memory starts (~2.5 a second). Shared setup of bench finetune (8 jobs, 110m, 2 cores, 6
+ * steps, pool in place), without → with a 256 MB floor: server GC 1.76–1.87 → 0.90 s, clients
+ * 0.82 → 0.65 cores, 207 / 209 → 230 / 241 tokens/s; a 96 MB floor the same (0.90 s, 0.65 cores,
+ * 240) with less room for garbage. The server's peak RSS is unchanged (1.52–1.57 GB); the clients'
+ * grow ~20 MB each (fewer cycles, more garbage between them).
  */
-export const ENGINE_NODE_FLAGS: readonly string[] = ['--no-concurrent-marking'];
+export const ENGINE_NODE_FLAGS: readonly string[] = ['--no-concurrent-marking', '--initial-old-space-size=96'];
 
 /** Whether this process runs with every engine flag. */
 export function hasEngineFlags(): boolean {
