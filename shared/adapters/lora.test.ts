@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LoraModule, loraScale } from './lora';
+import { LoraModule, loraDown, loraScale, loraUp } from './lora';
 import type { Floats } from '../model/types';
 import type { Grads } from './taps';
 import { checkOutputModule, compareGradients, randomArray } from './test-support';
@@ -111,14 +111,20 @@ describe('LoRA kernels', () => {
     return y;
   }
 
-  // r 23 and out 21: two blocks of eight, one of four and a tail, in both kernels.
+  // r 23: two blocks of eight, one of four and a tail in x·Aᵀ; out 20–23: blocks of four and
+  // every length of tail in the up projection. Without a base (null) the delta alone.
   it.each([Float64Array, Float32Array])('give the plain loops bit for bit (%o)', (Kind) => {
-    const [rows, inDim, outDim, r] = [3, 13, 21, 23];
-    const A = Kind.from(randomArray(r * inDim, 1));
-    const B = Kind.from(randomArray(outDim * r, 2));
-    const x = Kind.from(randomArray(rows * inDim, 3));
-    const y0 = Kind.from(randomArray(rows * outDim, 4));
-    const mod = new LoraModule({ A, B, r, inDim, outDim, scale: 0.75, keyA: 'A', keyB: 'B' });
-    expect(Array.from(mod.forwardOutput(x, y0, rows))).toEqual(Array.from(plainDelta(A, B, x, rows, inDim, outDim, r, 0.75, y0, x)));
+    for (const outDim of [20, 21, 22, 23]) {
+      const [rows, inDim, r] = [3, 13, 23];
+      const A = Kind.from(randomArray(r * inDim, 1));
+      const B = Kind.from(randomArray(outDim * r, 2));
+      const x = Kind.from(randomArray(rows * inDim, 3));
+      const y0 = Kind.from(randomArray(rows * outDim, 4));
+      const p = { A, B, r, inDim, outDim, scale: 0.75, keyA: 'A', keyB: 'B' };
+      const mod = new LoraModule(p);
+      expect(Array.from(mod.forwardOutput(x, y0, rows)), `out ${outDim}`).toEqual(Array.from(plainDelta(A, B, x, rows, inDim, outDim, r, 0.75, y0, x)));
+      const delta = loraUp(p, loraDown(p, x, rows), null, rows, x);
+      expect(Array.from(delta), `out ${outDim}, no base`).toEqual(Array.from(plainDelta(A, B, x, rows, inDim, outDim, r, 0.75, new Kind(rows * outDim), x)));
+    }
   });
 });
