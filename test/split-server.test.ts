@@ -147,6 +147,7 @@ describe.each(['cpu', 'webgpu'])('split execution against a real symbiosis serve
     const metrics = await (await fetch(`${url}/metrics`)).text();
     expect(metrics).toMatch(/symbiosis_tokens_total\{mode="inference"\} [1-9]/);
     expect(metrics).toMatch(/symbiosis_batch_rows_count\{group="qkv",direction="forward"\} [1-9]/);
+    expect(metrics).toMatch(/symbiosis_activation_pool_bytes [1-9]/); // the steps above gave theirs back
   });
 
   it('SIGTERM gives an open session a clean shutting_down error, and the server exits', async () => {

@@ -89,4 +89,6 @@ export interface ActivationBackend<T> {
   /** Where ops are recorded and run later: starts what is recorded (the batcher calls it when it has nothing left to run). */
   submit?(): void;
   scope(): ActivationScope<T>;
+  /** Bytes of freed activation memory kept for reuse (host arrays or device buffers). */
+  readonly pooledBytes: number;
 }

@@ -125,7 +125,6 @@ export class HostActivations implements ActivationBackend<Float32Array> {
     this.pool.give(t);
   }
 
-  /** Bytes the pool holds for reuse (for /metrics and tests). */
   get pooledBytes(): number {
     return this.pool.bytes;
   }

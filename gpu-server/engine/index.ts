@@ -44,6 +44,11 @@ export class Engine {
   private readonly activations: ActivationBackend<unknown>;
   private nextId = 1;
 
+  /** Freed activation memory the backend keeps for reuse (/metrics). */
+  get pooledActivationBytes(): number {
+    return this.activations.pooledBytes;
+  }
+
   constructor(readonly model: Model, readonly backend: Backend, opts: EngineOptions) {
     this.activations = (backend.activations ?? new HostActivations(backend)) as ActivationBackend<unknown>;
     this.batcher = new Batcher(this.activations, model.config, opts.maxBatchRows, opts.onBatch);

@@ -24,5 +24,8 @@ export class ServerMetrics {
     new Gauge({ name: 'symbiosis_activation_bytes', help: 'Training activations held for backward', registers, collect() {
       this.set([...engineOf().sessions.values()].reduce((n, s) => n + s.traceBytes, 0));
     } });
+    new Gauge({ name: 'symbiosis_activation_pool_bytes', help: 'Freed activation memory kept for reuse', registers, collect() {
+      this.set(engineOf().pooledActivationBytes);
+    } });
   }
 }

@@ -43,6 +43,10 @@ export class DeviceActivations implements ActivationBackend<DeviceTensor> {
     this.ops = ops.withUniforms(this.work.uniform);
   }
 
+  get pooledBytes(): number {
+    return this.work.pooledBytes;
+  }
+
   scope(): DeviceScope {
     return new DeviceScope(this.work, this.ops);
   }

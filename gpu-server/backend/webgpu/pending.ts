@@ -24,7 +24,12 @@ export class PendingWork {
   private readonly storagePool = new Map<number, GPUBuffer[]>();
   private readonly uniformPool = new Map<number, GPUBuffer[]>();
   private readonly uniforms = new Set<GPUBuffer>();
-  private pooledBytes = 0;
+  private pooled = 0;
+
+  /** Bytes of released buffers kept for reuse. */
+  get pooledBytes(): number {
+    return this.pooled;
+  }
   private failure: string | undefined;
   /** The submit that reads recorded in this turn wait for (one for all of them). */
   private soon: Promise<string | undefined> | undefined;
@@ -115,13 +120,13 @@ export class PendingWork {
 
   private fromPool(pools: Map<number, GPUBuffer[]>, size: number): GPUBuffer | undefined {
     const buffer = pools.get(size)?.pop();
-    if (buffer) this.pooledBytes -= size;
+    if (buffer) this.pooled -= size;
     return buffer;
   }
 
   private recycle(buffer: GPUBuffer): void {
     this.live.delete(buffer);
-    if (this.pooledBytes + buffer.size > POOL_BYTES) {
+    if (this.pooled + buffer.size > POOL_BYTES) {
       this.uniforms.delete(buffer);
       return buffer.destroy();
     }
@@ -129,7 +134,7 @@ export class PendingWork {
     let pool = pools.get(buffer.size);
     if (!pool) pools.set(buffer.size, (pool = []));
     pool.push(buffer);
-    this.pooledBytes += buffer.size;
+    this.pooled += buffer.size;
   }
 
   /** Submits what is recorded, if anything; resolves to the validation error's message, if one. */
