@@ -22,7 +22,7 @@ import { connect } from '../gpu-server/client';
 import { probeAdapter } from '../gpu-server/backend';
 import { distinctAdapters, testAdapters, testToken } from '../gpu-server/testing/fixtures';
 import { ENGINE_NODE_FLAGS } from '../cli/stack/node-flags';
-import { childrenOf, commandLine, isAlive, waitUntil } from '../cli/stack/testing';
+import { cliChildOf, commandLine, isAlive, waitUntil } from '../cli/stack/testing';
 
 const run = promisify(execFile);
 const ROOT = resolve(import.meta.dirname, '..');
@@ -197,7 +197,7 @@ describe('symbiosis serve without the engine V8 flags (cli/stack/node-flags.ts)'
   it('serves from a child started with them, which stops when its launcher is killed', async () => {
     const { modelDir } = await convertStories();
     const { server, url } = await startServe(modelDir, 'cpu');
-    const [child] = await childrenOf(server.pid!);
+    const child = (await cliChildOf(server.pid!))!;
     expect(child).toBeDefined();
     expect(await commandLine(child)).toEqual(expect.arrayContaining([...ENGINE_NODE_FLAGS, 'serve', '--model', modelDir]));
     expect((await fetch(`${url}/healthz`)).ok).toBe(true);

@@ -7,6 +7,7 @@
  * closing (followLauncher).
  */
 import { spawn } from 'node:child_process';
+import { close as closeInspector, url as inspectorUrl } from 'node:inspector';
 import { constants } from 'node:os';
 import { resolve } from 'node:path';
 import { ENGINE_NODE_FLAGS } from './node-flags';
@@ -16,6 +17,9 @@ const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGWINCH'] as const;
 
 /** Runs `symbiosis <argv…>` with the engine flags; resolves with its exit code (128 + n for signal n). */
 export function relaunchWithEngineFlags(argv: readonly string[]): Promise<number> {
+  // Under --inspect the launcher holds the debugger's port, and the child gets the same flag:
+  // the child is the process worth debugging, so it takes the port over.
+  if (inspectorUrl() !== undefined) closeInspector();
   const child = spawn(process.execPath, [...ENGINE_NODE_FLAGS, ...process.execArgv, BIN, ...argv], { stdio: ['inherit', 'inherit', 'inherit', 'ipc'], detached: true });
   const forwards = FORWARDED.map((signal) => [signal, () => void child.kill(signal)] as const);
   for (const [signal, forward] of forwards) process.on(signal, forward);

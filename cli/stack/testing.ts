@@ -12,6 +12,17 @@ export async function childrenOf(pid: number): Promise<number[]> {
   return kids;
 }
 
+/**
+ * The child of `pid` that runs the CLI again (a relaunch, relaunch.ts). Not simply its first
+ * child: with a cold transform cache tsx has an esbuild service running beside it.
+ */
+export async function cliChildOf(pid: number): Promise<number | undefined> {
+  for (const kid of await childrenOf(pid)) {
+    if ((await commandLine(kid).catch(() => [])).some((arg) => arg.endsWith('bin/symbiosis.js'))) return kid;
+  }
+  return undefined;
+}
+
 /** A process's command line, one entry per argument. */
 export async function commandLine(pid: number): Promise<string[]> {
   return (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0');
