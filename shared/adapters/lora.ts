@@ -28,14 +28,17 @@ export function loraScale(alpha: number, r: number, rslora: boolean): number {
 }
 
 /**
- * emit(j, Σ_i v[vo + i]·M[j·len + i]) for each row j < n of the row-major M [n, len]: the
- * kernel under x·Aᵀ, whose dot products are `in` long (loraUp has its own loop). It keeps eight dot products going at once, so one load
- * of v feeds eight independent sums that V8 holds in registers — about twice as fast as one sum
- * at a time on a 4096-wide module at rank 16 (see cli/bench/edge-math.ts). Each sum still adds
- * in index order, so the results are bit-identical to the plain loop, which remains as the tail
- * after the blocks of eight and four.
+ * out[oo + j] = s·Σ_i v[vo + i]·M[j·len + i] (plus base[oo + j] when a base is given) for each
+ * row j < n of the row-major M [n, len]: the one kernel under both halves of the delta, x·Aᵀ
+ * (len = in) and its up projection (len = r). It keeps eight dot products going at once, so one
+ * load of v feeds eight independent sums that V8 holds in registers — about twice as fast as one
+ * sum at a time on a 4096-wide module at rank 16 (see cli/bench/edge-math.ts) — and writes its
+ * results itself: a callback per result, as it once took, cost more than the products where len
+ * is a rank (512 outputs at rank 8: 6.3 → 3.2 µs a row, 337 → 140 µs for 64 rows). Each sum still
+ * adds in index order, so the results are bit-identical to the plain loop, which remains as the
+ * tail after the blocks of eight and four.
  */
-function dotsWithRows(v: Floats, vo: number, M: Floats, n: number, len: number, emit: (j: number, acc: number) => void): void {
+function dotsInto(v: Floats, vo: number, M: Floats, n: number, len: number, out: Floats, oo: number, base: Floats | null, s: number): void {
   let j = 0;
   for (; j + 8 <= n; j += 8) {
     const m0 = j * len, m1 = m0 + len, m2 = m1 + len, m3 = m2 + len, m4 = m3 + len, m5 = m4 + len, m6 = m5 + len, m7 = m6 + len;
@@ -51,14 +54,14 @@ function dotsWithRows(v: Floats, vo: number, M: Floats, n: number, len: number, 
       s6 += vi * M[m6 + i];
       s7 += vi * M[m7 + i];
     }
-    emit(j, s0);
-    emit(j + 1, s1);
-    emit(j + 2, s2);
-    emit(j + 3, s3);
-    emit(j + 4, s4);
-    emit(j + 5, s5);
-    emit(j + 6, s6);
-    emit(j + 7, s7);
+    out[oo + j] = base === null ? s * s0 : base[oo + j] + s * s0;
+    out[oo + j + 1] = base === null ? s * s1 : base[oo + j + 1] + s * s1;
+    out[oo + j + 2] = base === null ? s * s2 : base[oo + j + 2] + s * s2;
+    out[oo + j + 3] = base === null ? s * s3 : base[oo + j + 3] + s * s3;
+    out[oo + j + 4] = base === null ? s * s4 : base[oo + j + 4] + s * s4;
+    out[oo + j + 5] = base === null ? s * s5 : base[oo + j + 5] + s * s5;
+    out[oo + j + 6] = base === null ? s * s6 : base[oo + j + 6] + s * s6;
+    out[oo + j + 7] = base === null ? s * s7 : base[oo + j + 7] + s * s7;
   }
   // Four at a time for what is left (all of rank 4's x·Aᵀ, where one sum at a time is
   // latency-bound: 0.73 → 0.38 ms at 64 rows × 768, r 4).
@@ -72,16 +75,16 @@ function dotsWithRows(v: Floats, vo: number, M: Floats, n: number, len: number, 
       s2 += vi * M[m2 + i];
       s3 += vi * M[m3 + i];
     }
-    emit(j, s0);
-    emit(j + 1, s1);
-    emit(j + 2, s2);
-    emit(j + 3, s3);
+    out[oo + j] = base === null ? s * s0 : base[oo + j] + s * s0;
+    out[oo + j + 1] = base === null ? s * s1 : base[oo + j + 1] + s * s1;
+    out[oo + j + 2] = base === null ? s * s2 : base[oo + j + 2] + s * s2;
+    out[oo + j + 3] = base === null ? s * s3 : base[oo + j + 3] + s * s3;
   }
   for (; j < n; j++) {
     const mo = j * len;
     let acc = 0;
     for (let i = 0; i < len; i++) acc += v[vo + i] * M[mo + i];
-    emit(j, acc);
+    out[oo + j] = base === null ? s * acc : base[oo + j] + s * acc;
   }
 }
 
@@ -89,48 +92,15 @@ function dotsWithRows(v: Floats, vo: number, M: Floats, n: number, len: number, 
 export function loraDown(p: LoraParams, x: Floats, rows: number): Floats {
   const { A, r, inDim } = p;
   const h = floatsLike(x, rows * r);
-  for (let t = 0; t < rows; t++) {
-    const ho = t * r;
-    dotsWithRows(x, t * inDim, A, r, inDim, (k, acc) => (h[ho + k] = acc));
-  }
+  for (let t = 0; t < rows; t++) dotsInto(x, t * inDim, A, r, inDim, h, t * r, null, 1);
   return h;
 }
 
-/**
- * out[t, o] = base[t, o] + s·Σ_k h[t, k]·B[o, k] (base may be null: the delta alone). Its dot
- * products are only r long, so it has a loop of its own, four outputs at a time, rather than
- * dotsWithRows: the callback per output cost more than the products (rank 8, 512 outputs: 6.3 →
- * 3.5 µs a row, 337 → 177 µs for 64 rows), and each sum still adds in index order.
- */
+/** out[t, o] = base[t, o] + s·Σ_k h[t, k]·B[o, k] (base may be null: the delta alone). */
 export function loraUp(p: LoraParams, h: Floats, base: Floats | null, rows: number, like: Floats): Floats {
   const { B, r, outDim, scale } = p;
   const out = floatsLike(like, rows * outDim);
-  for (let t = 0; t < rows; t++) {
-    const yo = t * outDim;
-    const ho = t * r;
-    let o = 0;
-    for (; o + 4 <= outDim; o += 4) {
-      const b0 = o * r, b1 = b0 + r, b2 = b1 + r, b3 = b2 + r;
-      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-      for (let k = 0; k < r; k++) {
-        const hk = h[ho + k];
-        s0 += hk * B[b0 + k];
-        s1 += hk * B[b1 + k];
-        s2 += hk * B[b2 + k];
-        s3 += hk * B[b3 + k];
-      }
-      out[yo + o] = (base === null ? 0 : base[yo + o]) + scale * s0;
-      out[yo + o + 1] = (base === null ? 0 : base[yo + o + 1]) + scale * s1;
-      out[yo + o + 2] = (base === null ? 0 : base[yo + o + 2]) + scale * s2;
-      out[yo + o + 3] = (base === null ? 0 : base[yo + o + 3]) + scale * s3;
-    }
-    for (; o < outDim; o++) {
-      const bo = o * r;
-      let acc = 0;
-      for (let k = 0; k < r; k++) acc += h[ho + k] * B[bo + k];
-      out[yo + o] = (base === null ? 0 : base[yo + o]) + scale * acc;
-    }
-  }
+  for (let t = 0; t < rows; t++) dotsInto(h, t * r, B, outDim, r, out, t * outDim, base, scale);
   return out;
 }
 
