@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-// `symbiosis bench gpu` without the rest of the CLI: bin/symbiosis.js loads every command, and
-// `start` imports miniflare and s3rver, which the device's pruned node_modules (prepare.sh) leaves
-// out to stay under the transfer limit. Errors are reported as cli/index.ts's main reports them.
+// `symbiosis bench gpu` without the rest of the CLI: through bin/symbiosis.js, `bench` loads every
+// bench subcommand, and `bench edge` imports miniflare and s3rver (the local stack), which the device's
+// pruned node_modules (prepare.sh) leaves out to stay under the transfer limit. Errors are reported as cli/index.ts's main reports them.
 import { register } from 'tsx/esm/api';
 
 register();
