@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // `symbiosis bench gpu` without the rest of the CLI: through bin/symbiosis.js, `bench` loads every
-// bench subcommand, and `bench edge` imports miniflare and s3rver (the local stack), which the device's
-// pruned node_modules (prepare.sh) leaves out to stay under the transfer limit. Errors are reported as cli/index.ts's main reports them.
+// bench subcommand, and `bench edge` imports miniflare and s3rver (the local stack), which the
+// device's pruned node_modules (prepare.sh) leaves out to stay under the transfer limit. Errors are
+// reported as cli/index.ts's main reports them.
 import { register } from 'tsx/esm/api';
 
 register();
