@@ -28,6 +28,18 @@ describe('HostPool', () => {
     expect(pool.bytes).toBe(256);
   });
 
+  it('drops a length never taken before one taken long ago', () => {
+    const pool = new HostPool(4 * 250);
+    const old = pool.take(120);
+    pool.give(old);
+    expect(pool.take(120)).toBe(old); // length 120: taken once, and in the pool first
+    pool.give(old);
+    pool.give(new Float32Array(100)); // length 100: never taken
+    pool.give(new Float32Array(100)); // 320 floats: one of length 100 goes
+    expect(pool.bytes).toBe(4 * 220);
+    expect(pool.take(120)).toBe(old);
+  });
+
   it('stays within maxBytes by dropping arrays of the length taken least recently', () => {
     const pool = new HostPool(4 * 300);
     const [x, y, z] = [pool.take(100), pool.take(150), pool.take(100)];

@@ -13,12 +13,18 @@ export type Alloc = (n: number) => Float32Array;
 
 export const newFloats: Alloc = (n) => new Float32Array(n);
 
+/** The free arrays of one length, and when one was last taken (the pool's clock). */
+interface Free {
+  arrays: Float32Array[];
+  taken: number;
+}
+
 export class HostPool {
-  /** Free arrays by length, the length taken least recently first (a Map keeps insertion order). */
-  private readonly free = new Map<number, Float32Array[]>();
+  private readonly free = new Map<number, Free>();
   /** What `free` holds: an array given twice would later be taken by two users at once. */
   private readonly held = new WeakSet<Float32Array>();
   private pooled = 0;
+  private clock = 0;
 
   /**
    * `maxBytes`: what the pool may hold. Beyond it, arrays of the length taken least recently are
@@ -33,11 +39,10 @@ export class HostPool {
 
   /** A whole array of n floats, holding whatever it last held. */
   take(n: number): Float32Array {
-    const list = this.free.get(n);
-    const a = list?.pop();
+    const free = this.free.get(n);
+    const a = free?.arrays.pop();
     if (!a) return new Float32Array(n);
-    this.free.delete(n);
-    this.free.set(n, list!);
+    free!.taken = ++this.clock;
     this.held.delete(a);
     this.pooled -= a.byteLength;
     return a;
@@ -48,23 +53,20 @@ export class HostPool {
     if (a.byteOffset !== 0 || a.byteLength !== a.buffer.byteLength) throw new Error(`HostPool.give: a view (${a.length} floats at byte ${a.byteOffset} of ${a.buffer.byteLength}) is not a whole array`);
     if (this.held.has(a)) throw new Error(`HostPool.give: an array of ${a.length} floats given twice`);
     if (a.length === 0 || a.byteLength > this.maxBytes) return;
-    let list = this.free.get(a.length);
-    if (!list) this.free.set(a.length, (list = []));
-    list.push(a);
+    let free = this.free.get(a.length);
+    if (!free) this.free.set(a.length, (free = { arrays: [], taken: 0 }));
+    free.arrays.push(a);
     this.held.add(a);
     this.pooled += a.byteLength;
-    this.evict();
+    while (this.pooled > this.maxBytes) this.evictOne();
   }
 
-  /** Drops arrays of the lengths taken least recently until the pool is within maxBytes. */
-  private evict(): void {
-    for (const [n, stale] of this.free) {
-      while (this.pooled > this.maxBytes && stale.length > 0) {
-        this.held.delete(stale.pop()!);
-        this.pooled -= 4 * n;
-      }
-      if (stale.length === 0) this.free.delete(n);
-      if (this.pooled <= this.maxBytes) return;
-    }
+  /** Drops one array of the length taken least recently (never taken: first). */
+  private evictOne(): void {
+    let stale: Free | undefined;
+    for (const free of this.free.values()) if (free.arrays.length > 0 && (!stale || free.taken < stale.taken)) stale = free;
+    const a = stale!.arrays.pop()!;
+    this.held.delete(a);
+    this.pooled -= a.byteLength;
   }
 }
