@@ -19,8 +19,13 @@ export const COMMANDS: Record<string, () => Promise<Command>> = {
   train: async () => (await import('./train')).trainCommand,
 };
 
-/** The commands that run the engine or a training job: they run under ENGINE_NODE_FLAGS (stack/node-flags.ts). */
-const ENGINE_COMMANDS: ReadonlySet<string> = new Set(['serve', 'train']);
+/**
+ * The commands that run the engine or a training job: they run under ENGINE_NODE_FLAGS
+ * (stack/node-flags.ts). `bench` too: bench serve, kernels and gpu run the engine in their own
+ * process, and should measure it as `serve` runs it (bench serve, 3 runs each: one session
+ * 182–191 → 209–217 tokens/s, 32 base sessions 1263–1401 → 1350–1443).
+ */
+const ENGINE_COMMANDS: ReadonlySet<string> = new Set(['serve', 'train', 'bench']);
 
 async function usage(): Promise<string> {
   const commands = await Promise.all(Object.values(COMMANDS).map((load) => load()));
