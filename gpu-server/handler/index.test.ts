@@ -126,6 +126,39 @@ describe.each(['reference', 'cpu', 'webgpu'] as const)('split execution in proce
     expect(largestBatch).toBeGreaterThanOrEqual(16); // they really shared batched ops
   });
 
+  // Steps share the engine's pooled activations (backend/host-pool.ts on the host, webgpu's
+  // buffer pool): an array one step still needed, handed to another, would change its numbers.
+  it('training steps of every adapter type, run all at once beside decoding sessions, each give what they give alone', async () => {
+    const names = Object.keys(adapters);
+    const tokens = [1, 7, 3, 22, 9, 14, 5, 30];
+    const step = async (name: string, i: number) => {
+      const session = await open('training', adapters[name], `tenant-${i}`);
+      const { loss } = await session.trainForward(tokens, [...tokens.slice(1), 2], tokens.map((_, t) => (t === 0 ? 0 : 1)));
+      const { grads, promptGrad } = await session.backward();
+      session.close();
+      return { loss: loss!, grads: new Map([...grads, ...(promptGrad ? [['prompt', promptGrad] as const] : [])]) };
+    };
+    const decode = async (i: number) => {
+      const session = await open('inference', undefined, `reader-${i}`);
+      let next = (await session.forward([2, 4 + i, 6])).token!;
+      for (let t = 0; t < 5; t++) next = (await session.forward([next])).token!;
+      session.close();
+      return next;
+    };
+    const alone = [];
+    for (const [i, name] of names.entries()) alone.push(await step(name, i));
+    const decodedAlone = [await decode(0), await decode(1)];
+    largestBatch = 0;
+    const [together, decodedTogether] = await Promise.all([Promise.all(names.map((name, i) => step(name, i))), Promise.all([decode(0), decode(1)])]);
+    expect(largestBatch).toBeGreaterThanOrEqual(2); // they really shared batched ops
+    expect(decodedTogether).toEqual(decodedAlone);
+    together.forEach((t, i) => {
+      expect(Math.abs(t.loss - alone[i].loss), names[i]).toBeLessThanOrEqual(1e-6 * Math.abs(alone[i].loss));
+      expect([...t.grads.keys()].sort()).toEqual([...alone[i].grads.keys()].sort());
+      for (const [key, g] of alone[i].grads) expect(relErr(t.grads.get(key)!, g), `${names[i]} ${key}`).toBeLessThan(1e-6);
+    });
+  });
+
   it('leaves the frozen base weights untouched after training steps of every adapter type', () => {
     expect(weightsFingerprint()).toBe(frozenBefore);
   });
