@@ -136,7 +136,9 @@ describe.each(['reference', 'cpu', 'webgpu'] as const)('split execution in proce
       const { loss } = await session.trainForward(tokens, [...tokens.slice(1), 2], tokens.map((_, t) => (t === 0 ? 0 : 1)));
       const { grads, promptGrad } = await session.backward();
       session.close();
-      return { loss: loss!, grads: new Map([...grads, ...(promptGrad ? [['prompt', promptGrad] as const] : [])]) };
+      const all = new Map<string, ArrayLike<number>>(grads);
+      if (promptGrad) all.set('prompt', promptGrad);
+      return { loss: loss!, grads: all };
     };
     const decode = async (i: number) => {
       const session = await open('inference', undefined, `reader-${i}`);
@@ -145,7 +147,7 @@ describe.each(['reference', 'cpu', 'webgpu'] as const)('split execution in proce
       session.close();
       return next;
     };
-    const alone = [];
+    const alone: Awaited<ReturnType<typeof step>>[] = [];
     for (const [i, name] of names.entries()) alone.push(await step(name, i));
     const decodedAlone = [await decode(0), await decode(1)];
     largestBatch = 0;
