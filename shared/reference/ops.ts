@@ -228,8 +228,10 @@ export interface AttentionShape {
   headDim: number;
 }
 
-/** Checks an attention call's shapes (and its backward's dOut); every implementation calls it first. */
-/** Checks an attention call's shape against its operands' lengths (host arrays or device tensors alike). */
+/**
+ * Checks an attention call's shape against its operands' lengths (and its backward's dOut), host
+ * arrays or device tensors alike; every implementation calls it first.
+ */
 export function checkAttention(q: Sized, k: Sized, v: Sized, s: AttentionShape, dOut?: Sized): void {
   if (!Number.isInteger(s.rows) || s.rows < 0 || !Number.isInteger(s.pos0) || s.pos0 < 0) throw new Error(`attention: rows ${s.rows} and pos0 ${s.pos0} must be non-negative integers`);
   if (s.nHeads % s.nKvHeads !== 0) throw new Error(`attention: nHeads ${s.nHeads} is not a multiple of nKvHeads ${s.nKvHeads}`);

@@ -25,11 +25,6 @@ export class PendingWork {
   private readonly uniformPool = new Map<number, GPUBuffer[]>();
   private readonly uniforms = new Set<GPUBuffer>();
   private pooled = 0;
-
-  /** Bytes of released buffers kept for reuse. */
-  get pooledBytes(): number {
-    return this.pooled;
-  }
   private failure: string | undefined;
   /** The submit that reads recorded in this turn wait for (one for all of them). */
   private soon: Promise<string | undefined> | undefined;
@@ -44,6 +39,11 @@ export class PendingWork {
     private readonly device: GPUDevice,
     private readonly checkUsable: () => void,
   ) {}
+
+  /** Bytes of released buffers kept for reuse. */
+  get pooledBytes(): number {
+    return this.pooled;
+  }
 
   /** The encoder everything is recorded into until the next submit. */
   encoder(): GPUCommandEncoder {
