@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { ENGINE_NODE_FLAGS } from '../../stack/node-flags';
 import { commandLine } from '../../stack/testing';
 import { jobSpecs } from './plan';
-import { clientNiceness, JobProcess } from './processes';
+import { CLIENT_NICE, clientNiceness, JobProcess } from './processes';
 
 describe('bench finetune job processes', () => {
   it("run with the server's V8 flags; the shared setup's clients nicer than us, the dedicated jobs as nice as we are", async () => {
@@ -12,7 +12,7 @@ describe('bench finetune job processes', () => {
     const dedicated = new JobProcess({ ...base, kind: 'dedicated', modelDir: '/nonexistent' }, 'secret');
     try {
       for (const p of [client, dedicated]) expect(await commandLine(p.child.pid!)).toEqual(expect.arrayContaining([...ENGINE_NODE_FLAGS]));
-      expect(clientNiceness()).toBe(Math.min(19, getPriority() + 10));
+      expect(clientNiceness()).toBe(Math.min(19, getPriority() + CLIENT_NICE));
       expect(getPriority(client.child.pid!)).toBe(clientNiceness());
       expect(getPriority(dedicated.child.pid!)).toBe(getPriority());
     } finally {
