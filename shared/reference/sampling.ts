@@ -6,7 +6,7 @@
  */
 import type { Floats } from '../model/types';
 import { Rng } from '../util/rng';
-import { DrawScratch, drawToken, temperedSoftmax } from './draw';
+import { DrawScratch, drawToken, temperedSoftmax, type Softmax } from './draw';
 
 export interface SamplingParams {
   /** 0 = greedy; default 1. */
@@ -86,8 +86,15 @@ export class Sampler {
   readonly rng: Rng;
   private readonly scratch = new DrawScratch();
 
-  /** `rng` overrides params.seed (e.g. an Rng restored from a checkpoint). */
-  constructor(params: SamplingParams = {}, rng?: Rng) {
+  /**
+   * `rng` overrides params.seed (e.g. an Rng restored from a checkpoint); `softmax` is how a draw
+   * computes its probabilities (draw.ts: the definition unless a runtime has a faster one).
+   */
+  constructor(
+    params: SamplingParams = {},
+    rng?: Rng,
+    private readonly softmax: Softmax = temperedSoftmax,
+  ) {
     checkParams(params);
     this.params = params;
     this.rng = rng ?? new Rng(params.seed ?? Math.floor(Math.random() * 2 ** 32));
@@ -101,6 +108,6 @@ export class Sampler {
   sample(logits: Floats): number {
     if (this.params.temperature === 0) return argmax(logits);
     if (logits.length === 0) throw new Error('sampling: empty logits');
-    return drawToken(logits, this.params, this.rng.nextFloat(), this.scratch);
+    return drawToken(logits, this.params, this.rng.nextFloat(), this.scratch, this.softmax);
   }
 }
