@@ -117,6 +117,18 @@ describe.each(['cpu', 'webgpu'])('split execution against a real symbiosis serve
     expect(base).not.toBe(split);
   });
 
+  // The server draws with its own softmax (gpu-server/backend/wasm/tempered-softmax.ts) on logits
+  // read back to the host on either backend: once, on cpu, against the reference's draws.
+  it.runIf(backendKind === 'cpu')('generate --server samples what generate samples (same seed, temperature, top-p, top-k)', async () => {
+    const cli = (...a: string[]) => run('node', [join(ROOT, 'bin/symbiosis.js'), ...a], { cwd: ROOT });
+    for (const settings of [['--temperature', '0.8', '--top-p', '0.9'], ['--temperature', '1.3', '--top-p', '1'], ['--temperature', '0.7', '--top-k', '20', '--top-p', '0.95']]) {
+      const args = (seed: number) => ['--prompt', 'Once upon a time', '--max-tokens', '40', '--seed', String(seed), ...settings];
+      const split = (await cli('generate', '--server', url, '--secret', SECRET, ...args(7))).stdout;
+      expect(split, settings.join(' ')).toBe((await cli('generate', '--model', modelDir, ...args(7))).stdout);
+      expect(split, 'another seed draws another story').not.toBe((await cli('generate', '--server', url, '--secret', SECRET, ...args(8))).stdout);
+    }
+  });
+
   // Batching is backend-independent above linear(); on lavapipe this test alone takes ~15 s, and
   // webgpu/index.test.ts already checks that stacked rows give the rows of separate calls.
   it.runIf(backendKind === 'cpu')('32 concurrent sessions with 32 different adapters (mixed types and ranks) each get exactly what they get alone', async () => {

@@ -7,6 +7,7 @@ import type { ModelConfig } from '../../shared/model/types';
 import { PlanError, type TapPlan } from '../../shared/protocol/plan';
 import { Sampler, type SamplingParams } from '../../shared/reference/sampling';
 import type { ActivationScope } from '../backend/activations';
+import { temperedSoftmaxF64 } from '../backend/wasm/tempered-softmax';
 import type { LayerTrace } from './forward';
 
 /** A session's K/V cache in the backend's activations: per layer K and V [capacity, nKvHeads·headDim]. */
@@ -65,7 +66,8 @@ export class EngineSession<T = unknown> {
     const n = capacity * config.nKvHeads * config.headDim;
     this.kv = { maxSeq: capacity, length: 0, layers: memory.kvCache(config.nLayers, n) };
     this.kvBytes = 2 * config.nLayers * n * 4;
-    this.sampler = new Sampler(opts.sampling ?? { temperature: 0 });
+    // Drawn with the reference's definition, its exponentials in WebAssembly (wasm/tempered-softmax.ts).
+    this.sampler = new Sampler(opts.sampling ?? { temperature: 0 }, undefined, temperedSoftmaxF64);
   }
 
   /**

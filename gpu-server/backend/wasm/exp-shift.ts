@@ -26,11 +26,13 @@ function factorial(k: number): number {
   return k <= 1 ? 1 : k * factorial(k - 1);
 }
 
-type Frame = ReturnType<typeof frame<'src' | 'dst' | 'bytes' | 'at' | 'i' | 'm' | 'acc' | Lane>>;
-type Lane = 'e0' | 'n0' | 's0' | 'e1' | 'n1' | 's1';
+/** The locals of two float64 pairs in flight: e (the value), n and s (exp64's temporaries). */
+export type Lane = 'e0' | 'n0' | 's0' | 'e1' | 'n1' | 's1';
+/** Where exp64's locals live, in whichever function's frame holds them. */
+export type Exp64Locals = Pick<ReturnType<typeof frame<Lane>>, 'get' | 'set'>;
 
 /** e ← e^e for the two float64 lanes of local e (n and s temporaries). */
-function exp64({ get, set }: Frame, e: Lane, n: Lane, s: Lane): number[] {
+export function exp64({ get, set }: Exp64Locals, e: Lane, n: Lane, s: Lane): number[] {
   const splat = op.f64x2Splat;
   return [
     // e ← clamp(e); n ← round(e·log₂e); e ← (e − n·LN2_HI) − n·LN2_LO (= r)

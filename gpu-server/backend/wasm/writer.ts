@@ -97,6 +97,10 @@ export const op = {
   f64x2Add: simd(0xf0),
   f64x2Sub: simd(0xf1),
   f64x2Mul: simd(0xf2),
+  f64x2Div: simd(0xf3),
+  f64x2Lt: simd(0x49),
+  /** a & ~b */
+  v128AndNot: simd(0x4f),
   f64x2Min: simd(0xf4),
   f64x2Max: simd(0xf5),
   i32x4TruncSatF64x2SZero: simd(0xfc),
