@@ -168,7 +168,8 @@ describe.each(['cpu', 'webgpu'])('split execution against a real symbiosis serve
     const exited = new Promise<number | null>((r) => server.on('exit', r));
     server.kill('SIGTERM');
     // Once the server has the signal (forwarded to it by its launcher: cli/stack/relaunch.ts), not before.
-    while (!/SIGTERM, closing/.test(log())) await new Promise((r) => setTimeout(r, 10));
+    await waitUntil(() => /SIGTERM, closing/.test(log()));
+    expect(log()).toMatch(/SIGTERM, closing/);
     await expect(session.forward([5])).rejects.toMatchObject({ code: 'shutting_down' });
     expect(await exited).toBe(0);
   });
