@@ -4,7 +4,7 @@
  * the two implementations interleaved batch by batch (so noise from other processes on the
  * machine hits both alike), repeated; medians with their min–max ranges.
  */
-import { median } from './edge';
+import { median } from './stats';
 
 export type Impl = 'ts' | 'ort';
 

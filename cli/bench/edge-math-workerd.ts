@@ -13,7 +13,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { Miniflare } from 'miniflare';
-import { median } from './edge';
+import { median } from './stats';
 import { checkAgreement, deltaFlops } from './edge-math-delta';
 import { timeShape, type EngineResult, type Impl, type Plan, type ShapeResult } from './edge-math-timing';
 

@@ -6,7 +6,7 @@
  * before any timing. Measured in Node, and inside workerd (Miniflare) where the edge runs; if
  * workerd cannot be started the Node numbers stand alone and `workerd_error` says why.
  */
-import { median } from './edge';
+import { median } from './stats';
 import { checkAgreement, deltaFlops, loraProblem, maxRelErr, OrtDelta, randomRows, trivialSession, tsDelta } from './edge-math-delta';
 import { timeShape, type Batch, type EngineResult, type Plan, type ShapeResult } from './edge-math-timing';
 import { benchWorkerd, type WorkerdResult } from './edge-math-workerd';

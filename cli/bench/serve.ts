@@ -43,6 +43,7 @@ import { WEIGHT_GROUPS } from '../../gpu-server/backend/types';
 import { parseCommand, type Command } from '../args';
 import { benchLora } from './bench-lora';
 import { PROMPT, withServer, type DecodeRun } from './decode';
+import { median } from './stats';
 import { TenantProcess } from './tenant-process';
 import { parameterCount, presetConfig } from '../init-random';
 
@@ -83,11 +84,6 @@ interface Round {
   multi: DecodeRun;
   sampled: DecodeRun;
   split: DecodeRun;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
 const log = (line: string) => process.stderr.write(`bench serve: ${line}\n`);

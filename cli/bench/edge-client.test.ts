@@ -1,17 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { median, SseParser, tokenTimes } from './edge';
+import { SseParser, tokenTimes } from './edge-client';
 
-describe('bench edge helpers', () => {
-  it('median: odd, even, unsorted, empty', () => {
-    expect(median([3, 1, 2])).toBe(2);
-    expect(median([4, 1, 3, 2])).toBe(2.5);
-    expect(median([5])).toBe(5);
-    expect(median([])).toBeNaN();
-    const xs = [3, 1, 2];
-    median(xs);
-    expect(xs).toEqual([3, 1, 2]); // not sorted in place
-  });
-
+describe('bench edge client helpers', () => {
   it('SseParser: events split across chunks, CRLF, multi-line data, comments and other fields', () => {
     const p = new SseParser();
     expect(p.push('data: {"a"')).toEqual([]);
