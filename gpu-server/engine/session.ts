@@ -7,6 +7,7 @@ import type { ModelConfig } from '../../shared/model/types';
 import { PlanError, type TapPlan } from '../../shared/protocol/plan';
 import { Sampler, type SamplingParams } from '../../shared/reference/sampling';
 import type { ActivationScope } from '../backend/activations';
+import { argmaxF32 } from '../backend/wasm/argmax';
 import { temperedSoftmaxF64 } from '../backend/wasm/tempered-softmax';
 import type { LayerTrace } from './forward';
 
@@ -66,8 +67,8 @@ export class EngineSession<T = unknown> {
     const n = capacity * config.nKvHeads * config.headDim;
     this.kv = { maxSeq: capacity, length: 0, layers: memory.kvCache(config.nLayers, n) };
     this.kvBytes = 2 * config.nLayers * n * 4;
-    // Drawn with the reference's definition, its exponentials in WebAssembly (wasm/tempered-softmax.ts).
-    this.sampler = new Sampler(opts.sampling ?? { temperature: 0 }, undefined, temperedSoftmaxF64);
+    // The reference's definitions, their passes over the vocabulary in WebAssembly (backend/wasm).
+    this.sampler = new Sampler(opts.sampling ?? { temperature: 0 }, undefined, { argmax: argmaxF32, softmax: temperedSoftmaxF64 });
   }
 
   /**

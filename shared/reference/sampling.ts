@@ -81,19 +81,30 @@ export function samplingDistribution(logits: Floats, params: SamplingParams = {}
   return out;
 }
 
+/**
+ * A draw's passes over the vocabulary: greedy's argmax and the tempered softmax. A runtime with
+ * faster versions of the same definitions passes its own (the server: gpu-server/backend/wasm).
+ */
+export interface DrawKernels {
+  argmax(logits: Floats): number;
+  softmax: Softmax;
+}
+
+export const REFERENCE_KERNELS: DrawKernels = { argmax, softmax: temperedSoftmax };
+
 export class Sampler {
   readonly params: SamplingParams;
   readonly rng: Rng;
   private readonly scratch = new DrawScratch();
 
   /**
-   * `rng` overrides params.seed (e.g. an Rng restored from a checkpoint); `softmax` is how a draw
-   * computes its probabilities (draw.ts: the definition unless a runtime has a faster one).
+   * `rng` overrides params.seed (e.g. an Rng restored from a checkpoint); `kernels` compute the
+   * per-token passes over the vocabulary (the definitions here unless a runtime has faster ones).
    */
   constructor(
     params: SamplingParams = {},
     rng?: Rng,
-    private readonly softmax: Softmax = temperedSoftmax,
+    private readonly kernels: DrawKernels = REFERENCE_KERNELS,
   ) {
     checkParams(params);
     this.params = params;
@@ -106,8 +117,8 @@ export class Sampler {
    * it), computed without building that distribution (draw.ts). Greedy draws no random numbers.
    */
   sample(logits: Floats): number {
-    if (this.params.temperature === 0) return argmax(logits);
+    if (this.params.temperature === 0) return this.kernels.argmax(logits);
     if (logits.length === 0) throw new Error('sampling: empty logits');
-    return drawToken(logits, this.params, this.rng.nextFloat(), this.scratch, this.softmax);
+    return drawToken(logits, this.params, this.rng.nextFloat(), this.scratch, this.kernels.softmax);
   }
 }

@@ -87,6 +87,11 @@ export const op = {
   f32x4Div: simd(0xe7),
   f32x4Min: simd(0xe8),
   f32x4Max: simd(0xe9),
+  f32x4Gt: simd(0x44),
+  /** (a & mask) | (b & ~mask): a, b, mask on the stack. */
+  v128Bitselect: simd(0x52),
+  /** Four int32 lanes. */
+  i32x4Lanes: (a: number, b: number, c: number, d: number) => v128Const(Int32Array.of(a, b, c, d)),
   /** Two lanes of one float64 constant. */
   f64x2Splat: (value: number) => v128Const(Float64Array.of(value, value)),
   /** Two lanes of one int64 constant. */
