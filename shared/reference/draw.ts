@@ -98,7 +98,7 @@ function topKThenP(p: Float64Array, topK: number, topP: number, kept: Uint8Array
 /**
  * top-p alone: the head of the descending order (ties by id) whose mass first reaches top_p of
  * the total, without ordering it. First every token goes to a bucket by its probability's
- * magnitude (1/16 of an octave each, read off the float64's high word: monotone in the value),
+ * magnitude (sixteen to an octave, read off the float64's high word: monotone in the value),
  * summing each bucket's mass; the buckets wholly above the cut are kept outright and only the
  * tokens of the bucket holding it stay candidates. Those are split in place around a pivot into
  * those above it, equal to it and below it; a part wholly above the cut is kept, the search goes
@@ -171,9 +171,13 @@ function nucleus(p: Float64Array, topP: number, kept: Uint8Array, ids: Int32Arra
   return above;
 }
 
-/** Buckets of nucleus: 1/16 of an octave each from 1 down, everything below 2^-64 (and 0) in the last. */
+/**
+ * Buckets of nucleus: sixteen to an octave (an exponent and the top four mantissa bits), from 1
+ * down — bucket 0 holds only p = 1, bucket 1 [0.96875, 1), bucket 2 [0.9375, 0.96875), … — and
+ * everything below 2^-64 (0 too) in the last.
+ */
 const BUCKETS = 64 * 16 + 1;
-/** High word of the float64 1.0, shifted as bucketOf shifts: bucket 0 holds [2^-1/16, 1]. */
+/** The float64 1.0's high word, shifted as bucketOf shifts it. */
 const TOP = 0x3ff00000 >>> 16;
 
 /** A probability's bucket from its float64's high word (p ∈ [0, 1]: the larger p, the lower the bucket). */
