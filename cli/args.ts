@@ -43,10 +43,10 @@ export function numberOption<T extends z.ZodType<number>>(name: string, raw: unk
   return result.data;
 }
 
-/** --threads: onnxruntime's intra-op threads, which only the cpu backend has — refused by name for `backend` otherwise. */
-export function threadsOption(raw: unknown, backend: string): number | undefined {
-  const threads = numberOption('threads', raw, z.number().int().min(1).max(256));
-  if (threads !== undefined && backend !== 'cpu') throw new UsageError(`--threads applies to the cpu backend, not ${backend}`);
+/** --threads (or another option `name`d so): onnxruntime's intra-op threads, which only the cpu backend has — refused by name for `backend` otherwise. */
+export function threadsOption(raw: unknown, backend: string, name = 'threads'): number | undefined {
+  const threads = numberOption(name, raw, z.number().int().min(1).max(256));
+  if (threads !== undefined && backend !== 'cpu') throw new UsageError(`--${name} applies to the cpu backend, not ${backend}`);
   return threads;
 }
 

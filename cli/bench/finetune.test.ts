@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../args';
-import { benchFinetuneCommand } from './finetune';
+import { benchFinetuneCommand, cpuThreads, FULL } from './finetune';
 import { batchingBetween, JOB_MIX, jobSpecs, jobsThatFit, maxLossDifference, parseStatCpuSeconds, parseVmHwm, promSum, syntheticSequences, type JobResult } from './finetune/plan';
 
 describe('bench finetune helpers', () => {
@@ -68,8 +68,18 @@ describe('bench finetune helpers', () => {
     await expect(benchFinetuneCommand.run(['--backend', 'tpu'])).rejects.toThrow(/--backend: "tpu" is not one of cpu, webgpu/);
   });
 
-  it('refuses --threads for webgpu and a thread count below 1, naming them, before starting anything', async () => {
+  it('gives each dedicated process its share of the cores and the server every core, unless told', () => {
+    expect(cpuThreads(FULL, 2)).toEqual({ dedicated: 1, server: 2 }); // K = 8 on this machine
+    expect(cpuThreads({ ...FULL, jobs: 4 }, 16)).toEqual({ dedicated: 4, server: 16 });
+    expect(cpuThreads({ ...FULL, jobs: 3 }, 16)).toEqual({ dedicated: 5, server: 16 });
+    expect(cpuThreads({ ...FULL, threads: 2, serverThreads: 1 }, 2)).toEqual({ dedicated: 2, server: 1 });
+    expect(cpuThreads({ ...FULL, backend: 'webgpu' }, 2)).toBeUndefined();
+  });
+
+  it('refuses --threads and --server-threads for webgpu and a thread count below 1, naming them, before starting anything', async () => {
     await expect(benchFinetuneCommand.run(['--backend', 'webgpu', '--threads', '2'])).rejects.toThrow(/--threads applies to the cpu backend, not webgpu/);
+    await expect(benchFinetuneCommand.run(['--backend', 'webgpu', '--server-threads', '2'])).rejects.toThrow(/--server-threads applies to the cpu backend, not webgpu/);
     await expect(benchFinetuneCommand.run(['--threads', '0'])).rejects.toThrow(/--threads/);
+    await expect(benchFinetuneCommand.run(['--server-threads', '1.5'])).rejects.toThrow(/--server-threads/);
   });
 });

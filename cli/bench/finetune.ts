@@ -40,6 +40,7 @@
  * checks it (float noise from different GEMM batch shapes only). No assertion on any number.
  */
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
@@ -70,16 +71,25 @@ export interface Plan {
   /** The backend of the shared server and of every dedicated process alike. */
   backend: 'cpu' | 'webgpu';
   /**
-   * cpu backend: onnxruntime intra-op threads of the server and of every dedicated process alike.
-   * 1 by default: in both setups more busy processes than cores share the machine, and a process
-   * whose parallel GEMM spans every core loses its threads to the others mid-GEMM and waits at
-   * the join. Measured here (K = 8, 2 cores, --quick): tokens per CPU-second with threads = cores
-   * 27.3–27.4 shared, 32.3–32.8 dedicated (2 runs); with 1, 36.0–42.0 shared, 35.5–41.1 dedicated (3 runs).
+   * cpu backend: onnxruntime intra-op threads of each dedicated process; absent: its share of the
+   * cores, ⌊cores / K⌋ and at least 1. K processes of more threads than that oversubscribe the
+   * machine: a GEMM split across threads that other processes preempt waits at its join
+   * (measured here, K = 8 on 2 cores, full runs, two alternating pairs: 255.7 / 261.6 tokens/s
+   * at 1 thread each, 244.4 / 254.0 at 2).
    */
-  threads: number;
+  threads?: number;
+  /**
+   * cpu backend: the shared server's onnxruntime threads; absent: every core, as \`symbiosis
+   * serve\` runs by default. Its main thread orders every GEMM and is the shared setup's limit
+   * (90–93 % busy at 1 thread), so a GEMM on two cores shortens what it waits on: 241.1 / 244.2 /
+   * 245.8 tokens/s at 2 threads against 221.1 / 229.0 / 223.8 at 1 (full runs, alternating; main
+   * thread 75 % busy, the clients' share of the cores unchanged). Each setup thus runs at its
+   * best measured setting; until the eighth session both took the same count (1).
+   */
+  serverThreads?: number;
 }
 
-export const FULL: Plan = { jobs: 8, warmupSteps: 1, steps: 6, seqLen: 64, budgetGiB: 8, backend: 'cpu', threads: 1 };
+export const FULL: Plan = { jobs: 8, warmupSteps: 1, steps: 6, seqLen: 64, budgetGiB: 8, backend: 'cpu' };
 export const QUICK: Plan = { ...FULL, steps: 1 };
 
 const log = (line: string): void => void process.stderr.write(`bench finetune: ${line}\n`);
@@ -111,16 +121,19 @@ function backendOption(value: string | undefined): Plan['backend'] | undefined {
   throw new UsageError(`--backend: "${value}" is not one of cpu, webgpu`);
 }
 
-/** The cpu backend's thread count; nothing for webgpu (its threads are not onnxruntime's). */
-const cpuThreads = (plan: Plan) => (plan.backend === 'cpu' ? plan.threads : undefined);
+/** The cpu backend's thread counts (Plan.threads, Plan.serverThreads) on `cores`; nothing for webgpu (its threads are not onnxruntime's). */
+export function cpuThreads(plan: Plan, cores = availableParallelism()): { dedicated: number; server: number } | undefined {
+  if (plan.backend !== 'cpu') return undefined;
+  return { dedicated: plan.threads ?? Math.max(1, Math.floor(cores / plan.jobs)), server: plan.serverThreads ?? cores };
+}
 
 function workerBase(plan: Plan) {
-  return { seqLen: plan.seqLen, warmupSteps: plan.warmupSteps, steps: plan.steps, backend: plan.backend, threads: cpuThreads(plan) };
+  return { seqLen: plan.seqLen, warmupSteps: plan.warmupSteps, steps: plan.steps, backend: plan.backend, threads: cpuThreads(plan)?.dedicated };
 }
 
 export async function runShared(plan: Plan, secret: string): Promise<SetupRun> {
   const t0 = performance.now();
-  const server = await spawnServe({ modelDir: MODEL_DIR, secret, port: 0, backend: plan.backend, threads: cpuThreads(plan) });
+  const server = await spawnServe({ modelDir: MODEL_DIR, secret, port: 0, backend: plan.backend, threads: cpuThreads(plan)?.server });
   try {
     log(`shared: server up at ${server.url} (${fmt((performance.now() - t0) / 1000, 1)} s); starting ${plan.jobs} client jobs`);
     const jobs = jobSpecs(plan.jobs).map((job) => new JobProcess({ kind: 'client', job, serverUrl: server.url, ...workerBase(plan) }, secret));
@@ -188,7 +201,8 @@ export async function benchFinetune(plan: Plan): Promise<Record<string, unknown>
   return {
     bench: 'finetune',
     backend: plan.backend,
-    threads: cpuThreads(plan) ?? null,
+    threads: cpuThreads(plan)?.dedicated ?? null,
+    server_threads: cpuThreads(plan)?.server ?? null,
     preset: PRESET,
     params,
     jobs: plan.jobs,
@@ -245,7 +259,7 @@ function table(r: Awaited<ReturnType<typeof benchFinetune>>): string {
   const dedicated = r.dedicated_rss_bytes as number[];
   const range = (xs: number[]) => `${mib(Math.min(...xs))}–${mib(Math.max(...xs))}`;
   const rows: [string, string][] = [
-    ['model', `${r.preset} random Llama, ${(r.params as number).toLocaleString('en-US')} params (float32); ${r.backend} backend in both setups${r.threads === null ? '' : `, ${r.threads} onnxruntime thread${r.threads === 1 ? '' : 's'} per process`}`],
+    ['model', `${r.preset} random Llama, ${(r.params as number).toLocaleString('en-US')} params (float32); ${r.backend} backend in both setups${r.threads === null ? '' : `; onnxruntime threads: the server ${r.server_threads}, each dedicated process ${r.threads}`}`],
     ['jobs', `${r.jobs}: ${(r.job_mix as string[]).join(', ')}; the shared setup's clients ${r.shared_client_nice_above_server} nicer than the server`],
     ['each step', `1 sequence × ${r.seq_len} tokens (grad accum 1); ${r.warmup_steps} untimed warm-up (8 tokens) + ${r.steps} timed steps per job`],
     ['shared: server peak RSS', b('shared_server_rss_bytes')],
@@ -274,7 +288,7 @@ function table(r: Awaited<ReturnType<typeof benchFinetune>>): string {
 export const benchFinetuneCommand: Command = {
   name: 'finetune',
   summary: 'K concurrent fine-tuning jobs on one shared server vs K dedicated model copies (memory, throughput)',
-  usage: `Usage: symbiosis bench finetune [--quick] [--json] [--jobs K] [--steps N] [--seq-len L] [--budget-gib G] [--backend cpu|webgpu] [--threads T]
+  usage: `Usage: symbiosis bench finetune [--quick] [--json] [--jobs K] [--steps N] [--seq-len L] [--budget-gib G] [--backend cpu|webgpu] [--threads T] [--server-threads T]
 
 Runs K fine-tuning jobs (a mix: LoRA r4/r8/r16, DoRA r4/r8, IA3), each its own OS process,
 two ways on this machine, one after the other in one run, on a random 110M-parameter model
@@ -297,8 +311,10 @@ Options:
   --backend B      cpu (default) or webgpu, for the shared server and every dedicated process alike:
                    on a machine with a GPU, the comparison the mission is about (peak RSS is host
                    memory only: device copies of the weights are not in it)
-  --threads T      cpu: onnxruntime intra-op threads of the server and of each dedicated process
-                   (default ${FULL.threads}: every setup runs more busy processes than cores)
+  --threads T      cpu: onnxruntime intra-op threads of each dedicated process (default: its
+                   share of the cores, ⌊cores / K⌋ and at least 1)
+  --server-threads T
+                   cpu: the shared server's onnxruntime threads (default: every core, as serve)
   --json           also print the results as one JSON object, the last line of stdout`,
   async run(argv) {
     const parsed = parseCommand(this, argv, {
@@ -310,6 +326,7 @@ Options:
       'budget-gib': { type: 'string' },
       backend: { type: 'string' },
       threads: { type: 'string' },
+      'server-threads': { type: 'string' },
     });
     if (!parsed) return 0;
     const v = parsed.values;
@@ -323,6 +340,7 @@ Options:
       budgetGiB: numberOption('budget-gib', v['budget-gib'], z.number().positive()) ?? base.budgetGiB,
       backend,
       threads: threadsOption(v.threads, backend) ?? base.threads,
+      serverThreads: threadsOption(v['server-threads'], backend, 'server-threads') ?? base.serverThreads,
     };
     const result = await benchFinetune(plan);
     process.stdout.write(table(result) + '\n');
