@@ -1,6 +1,7 @@
 /**
  * bench serve's tenants' process against a real server: the same greedy tokens as the same
- * sessions decoded in this process, LoRA seeds rebuilt alike there, and an error comes back.
+ * sessions decoded in this process, LoRA seeds rebuilt alike there, and an error comes back; it
+ * runs under the engine's V8 flags.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomModel, tinyConfig } from '../../shared/model/random';
@@ -10,6 +11,8 @@ import { startServer, type RunningServer } from '../../gpu-server/server';
 import { benchLora } from './bench-lora';
 import { decode } from './decode';
 import { TenantProcess } from './tenant-process';
+import { ENGINE_NODE_FLAGS } from '../stack/node-flags';
+import { commandLine } from '../stack/testing';
 
 const config = tinyConfig({ vocabSize: 128 });
 const model = randomModel(config, 3);
@@ -36,6 +39,10 @@ describe('TenantProcess', () => {
     expect(there.tokens).toBe(24);
     expect(there.ids).toEqual(here.ids);
     expect(there.ids[1]).not.toEqual(there.ids[0]); // the LoRA changes the output
+  });
+
+  it("runs under the engine processes' V8 flags", async () => {
+    expect(await commandLine(tenants.pid!)).toEqual(expect.arrayContaining([...ENGINE_NODE_FLAGS]));
   });
 
   it("reports a failed decode as an error, and stays usable", async () => {

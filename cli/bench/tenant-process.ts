@@ -6,6 +6,7 @@
  * {type:'error', message}.
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import { ENGINE_NODE_FLAGS } from '../stack/node-flags';
 import type { ModelConfig } from '../../shared/model/types';
 import type { SamplingParams } from '../../shared/reference/sampling';
 import type { DecodeLimits, DecodeRun } from './decode';
@@ -30,8 +31,15 @@ export class TenantProcess {
   private exited?: Error;
 
   constructor() {
-    this.child = fork(ENTRY, [], { execArgv: ['--import', import.meta.resolve('tsx')], stdio: ['ignore', 2, 2, 'ipc'] });
+    // The engine processes' V8 flags, as bench finetune's clients have them: without them its
+    // concurrent-marking threads took cores from the server (node-flags.ts).
+    this.child = fork(ENTRY, [], { execArgv: [...ENGINE_NODE_FLAGS, '--import', import.meta.resolve('tsx')], stdio: ['ignore', 2, 2, 'ipc'] });
     this.child.once('exit', (code, signal) => (this.exited = new Error(`the tenants' process exited with ${signal ?? code}`)));
+  }
+
+  /** The process's id (undefined if it failed to start). */
+  get pid(): number | undefined {
+    return this.child.pid;
   }
 
   decode(request: DecodeRequest): Promise<DecodeRun> {

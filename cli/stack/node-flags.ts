@@ -1,6 +1,6 @@
 /**
  * V8 flags for the processes that run the engine or a training job: the server, `symbiosis
- * train`, the benches, and both kinds of `bench finetune` job. V8 reads them at start-up only, so
+ * train`, the benches, both kinds of `bench finetune` job and bench serve's tenants' process. V8 reads them at start-up only, so
  * they go on the command line of the processes we spawn, and serve, train and bench started
  * without them run themselves again with them (relaunch.ts, from cli/index.ts). Setting them from inside
  * (v8.setFlagsFromString) is not safe: tried with --single-threaded-gc, V8 aborted on a failed
@@ -14,7 +14,10 @@
  * 110m, 2 cores): shared 122–136 → 152–164 tokens/s, dedicated 163–166 → 197–203, 3+ runs each;
  * decode (bench serve) changed within noise. --single-threaded-gc measured the same. The tenants'
  * processes gain too: bench finetune's shared setup with only its clients left without the flag
- * 188 / 194 tokens/s, with it 204 / 209.
+ * 188 / 194 tokens/s, with it 204 / 209; bench serve's tenants' process (cli/bench/tenant-process.ts),
+ * 32 LoRA sessions, three alternating pairs each of two runs: 1038 / 1022 / 949 and 904 / 864 /
+ * 970 tokens/s without both flags, 1063 / 1104 / 1098 and 1080 / 1073 / 1186 with them (its CPU
+ * 0.39–0.51 → 0.34–0.37 cores); base sessions the same within noise.
  *
  * --initial-old-space-size=96: with the activations pooled (gpu-server/backend/host-pool.ts) the
  * marking cycles were still ~7 a second, now started by the old generation's limit: V8 sets it at
