@@ -13,7 +13,7 @@ import { ensureDefaultModel } from '../../shared/node/default-model';
 import { Tokenizer } from '../../shared/tokenizer';
 import { benchLora } from './bench-lora';
 import { direct, EdgeClient, PROMPT, type Run, type TokenTimes } from './edge-client';
-import { median } from './stats';
+import { fmt, median } from './stats';
 import { parameterCount, presetConfig, writeRandomModelDir } from '../init-random';
 import { serverModel } from '../split-generate';
 import { startEdge, type LocalEdge } from '../stack/edge';
@@ -35,7 +35,6 @@ export interface Plan {
 }
 
 const log = (line: string) => process.stderr.write(`bench edge: ${line}\n`);
-export const fmt = (x: number, digits = 2) => (Number.isFinite(x) ? x.toFixed(digits) : String(x));
 
 /**
  * init-random's 30m preset (seed 0) with stories260K's tokenizer copied in, written once under

@@ -51,6 +51,7 @@ import { presetConfig, writeRandomModelDir } from '../init-random';
 import { spawnServe } from '../stack/serve-process';
 import { CLIENT_NICE, cpuSeconds, JobProcess, peakRss, runJobs } from './finetune/processes';
 import { aggregateTokensPerSecond, batchingBetween, jobSpecs, jobsThatFit, maxLossDifference, mean, ratio, stepsPerHourPerJob, sum, type SetupRun } from './finetune/plan';
+import { fmt } from './stats';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const PRESET = '110m';
@@ -93,7 +94,6 @@ export const FULL: Plan = { jobs: 8, warmupSteps: 1, steps: 6, seqLen: 64, budge
 export const QUICK: Plan = { ...FULL, steps: 1 };
 
 const log = (line: string): void => void process.stderr.write(`bench finetune: ${line}\n`);
-const fmt = (x: number, digits = 2) => (Number.isFinite(x) ? x.toFixed(digits) : String(x));
 const gib = (bytes: number) => `${fmt(bytes / GIB)} GiB`;
 const mib = (bytes: number) => `${fmt(bytes / 2 ** 20, 0)} MiB`;
 

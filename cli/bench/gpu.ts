@@ -31,6 +31,7 @@ import { TenantProcess } from './tenant-process';
 import { trainSteps, type TrainLimits, type TrainRun } from './train-steps';
 import { timeLinear, type Direction, type LinearOptions } from './gpu/linear';
 import { measurePeak, type PeakOptions, type PeakResult } from './gpu/peak';
+import { fmt } from './stats';
 
 interface Plan {
   name: 'full' | 'quick';
@@ -71,7 +72,6 @@ const QUICK: Plan = {
 const DIRECTIONS: Direction[] = ['forward', 'backward'];
 
 const log = (line: string) => process.stderr.write(`bench gpu: ${line}\n`);
-const fmt = (x: number, digits = 2) => (Number.isFinite(x) ? x.toFixed(digits) : String(x));
 /** Three significant digits below 100 (a software adapter's GEMMs run at 0.01–1 GFLOP/s), whole numbers above. */
 const sig = (x: number) => (!Number.isFinite(x) ? String(x) : Math.abs(x) >= 100 ? x.toFixed(0) : x.toPrecision(3));
 

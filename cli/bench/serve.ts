@@ -43,7 +43,7 @@ import { WEIGHT_GROUPS } from '../../gpu-server/backend/types';
 import { parseCommand, type Command } from '../args';
 import { benchLora } from './bench-lora';
 import { PROMPT, withServer, type DecodeRun } from './decode';
-import { median } from './stats';
+import { fmt, median } from './stats';
 import { TenantProcess } from './tenant-process';
 import { parameterCount, presetConfig } from '../init-random';
 
@@ -87,7 +87,6 @@ interface Round {
 }
 
 const log = (line: string) => process.stderr.write(`bench serve: ${line}\n`);
-const fmt = (x: number, digits = 2) => (Number.isFinite(x) ? x.toFixed(digits) : String(x));
 
 export async function benchServe(plan: Plan): Promise<Record<string, unknown>> {
   const config = presetConfig(plan.preset);

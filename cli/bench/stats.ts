@@ -1,4 +1,4 @@
-/** Statistics the benches report: they take medians of noisy repeated runs. */
+/** The numbers the benches report: medians of noisy repeated runs, and how a table prints them. */
 
 /** The median of xs (the mean of the middle two for an even count; NaN for none); xs is not reordered. */
 export function median(xs: readonly number[]): number {
@@ -7,3 +7,6 @@ export function median(xs: readonly number[]): number {
   const m = s.length >> 1;
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
+
+/** x with `digits` decimals for a table ("NaN", "Infinity" as such). */
+export const fmt = (x: number, digits = 2): string => (Number.isFinite(x) ? x.toFixed(digits) : String(x));
