@@ -104,8 +104,8 @@ function topKThenP(p: Float64Array, topK: number, topP: number, kept: Uint8Array
  * those above it, equal to it and below it; a part wholly above the cut is kept, the search goes
  * on in the part holding it, and values equal to the pivot are taken in id order. At a 32k
  * vocabulary: two passes and a selection among a few hundred to a few thousand candidates; the
- * selection alone over all of them took ~9 passes over ~42k entries (1.1 ms a token on a
- * nearly flat row). All tokens are kept where rounding never reaches top_p (as the sorted walk
+ * selection alone over all of them took ~9 passes over ~42k entries (a top-p draw on a nearly
+ * flat row 1.45 ms, against 0.44 with temperature alone; 0.67 now). All tokens are kept where rounding never reaches top_p (as the sorted walk
  * keeps them). Returns the kept mass.
  */
 function nucleus(p: Float64Array, topP: number, kept: Uint8Array, ids: Int32Array, scratch: DrawScratch): number {

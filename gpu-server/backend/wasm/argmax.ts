@@ -1,8 +1,9 @@
 /**
  * Greedy decoding's argmax over a row of logits on the server, in WebAssembly SIMD: the same
  * token as shared/reference/sampling.ts argmax (the first index of the largest value; NaNs
- * skipped, as `>` skips them, except that a NaN first element wins, as it does there). The
- * reference's loop took 43–50 µs at a 32k vocabulary, per session and token.
+ * skipped, as `>` skips them, except that a NaN first element wins, as it does there). At a 32k
+ * vocabulary, inside the server's decode of 32 sessions (each row fresh from the LM head), the
+ * reference's loop took 37 µs per session and token, this 17 (24.5 → 14.8 µs on a row in cache).
  *
  * Thread mapping: one call; four lanes each keep the largest value they saw and its first index
  * (a strict >, so the earliest stays on ties); the lanes are then reduced in JavaScript, the
