@@ -5,11 +5,14 @@
  */
 import type { ModelConfig } from '../../shared/model/types';
 import { PlanError, type TapPlan } from '../../shared/protocol/plan';
-import { Sampler, type SamplingParams } from '../../shared/reference/sampling';
+import { Sampler, type DrawKernels, type SamplingParams } from '../../shared/reference/sampling';
 import type { ActivationScope } from '../backend/activations';
 import { argmaxF32 } from '../backend/wasm/argmax';
 import { temperedSoftmaxF64 } from '../backend/wasm/tempered-softmax';
 import type { LayerTrace } from './forward';
+
+/** The reference's definitions, their passes over the vocabulary in WebAssembly (backend/wasm): one pair for every session's sampler. */
+const DRAW_KERNELS: DrawKernels = { argmax: argmaxF32, softmax: temperedSoftmaxF64 };
 
 /** A session's K/V cache in the backend's activations: per layer K and V [capacity, nKvHeads·headDim]. */
 export interface SessionKV<T> {
@@ -67,8 +70,7 @@ export class EngineSession<T = unknown> {
     const n = capacity * config.nKvHeads * config.headDim;
     this.kv = { maxSeq: capacity, length: 0, layers: memory.kvCache(config.nLayers, n) };
     this.kvBytes = 2 * config.nLayers * n * 4;
-    // The reference's definitions, their passes over the vocabulary in WebAssembly (backend/wasm).
-    this.sampler = new Sampler(opts.sampling ?? { temperature: 0 }, undefined, { argmax: argmaxF32, softmax: temperedSoftmaxF64 });
+    this.sampler = new Sampler(opts.sampling ?? { temperature: 0 }, undefined, DRAW_KERNELS);
   }
 
   /**
