@@ -300,7 +300,7 @@ Each job trains one sequence of L tokens per step (grad accum 1), with the same 
 adapters, data and schedule in both setups. Reports peak RSS per process (VmHWM; Linux), the
 aggregate training tokens/s, and from them memory_ratio, throughput_ratio, jobs_fit_ratio and
 adapters_per_hour_ratio (derived: jobs that fit the budget × measured per-job step rate).
-Prints a table to stdout; progress goes to stderr. Full: a few minutes; --quick: under two.
+Prints a table to stdout; progress goes to stderr. Full: about a minute; --quick: under one.
 
 Options:
   --quick          ${QUICK.steps} timed step${QUICK.steps === 1 ? "" : "s"} per job instead of ${FULL.steps} (still K = ${QUICK.jobs}, L = ${QUICK.seqLen})
