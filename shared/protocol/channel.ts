@@ -56,7 +56,10 @@ export interface WebSocketLike {
 const OPEN = 1;
 
 export function webSocketChannel(ws: WebSocketLike): FrameChannel {
-  ws.binaryType = 'arraybuffer';
+  // Node's `ws` delivers Buffers by default: views of the socket's fresh read buffers, which its
+  // 'arraybuffer' mode would copy once more per message. Anything else (a WHATWG 'blob') must
+  // become an ArrayBuffer, the one binary form every runtime has.
+  if (ws.binaryType !== 'nodebuffer') ws.binaryType = 'arraybuffer';
   let closedHandlers: ((reason: string) => void)[] = [];
   let closed = false;
   const fireClose = (reason: string) => {

@@ -65,19 +65,35 @@ describe('frames', () => {
     expect(f.tensors.get('none')!.data.length).toBe(0);
   });
 
-  it('decoded tensors own their bytes (the socket buffer can be reused)', () => {
-    const bytes = encodeFrame({ type: 'x' }, { a: Float32Array.from([1, 2]) });
+  it('decoded tensors are views of the frame where aligned: no copy of what a socket delivers', () => {
+    const bytes = encodeFrame({ type: 'x' }, { a: Float32Array.from([1, 2]), b: Int32Array.from([3]) });
     const f = decodeFrame(bytes, LIMIT);
-    bytes.fill(0);
-    expect(Array.from(f.tensors.get('a')!.data)).toEqual([1, 2]);
+    const a = f.tensors.get('a')!.data;
+    expect(a.buffer).toBe(bytes.buffer);
+    expect(f.tensors.get('b')!.data.buffer).toBe(bytes.buffer);
+    bytes.fill(0, bytes.length - 12); // the frame's owner changed its bytes: the views see it
+    expect(Array.from(a)).toEqual([0, 0]);
   });
 
-  it('decodes a frame that sits at an unaligned offset of a larger buffer', () => {
-    const bytes = encodeFrame({ type: 'x' }, { a: Int32Array.from([5, 6, 7]) });
+  it('decodes a frame that sits at an unaligned offset of a larger buffer, into copies', () => {
+    const bytes = encodeFrame({ type: 'x' }, { a: Int32Array.from([5, 6, 7]), b: Float32Array.from([0.5]) });
     const host = new Uint8Array(bytes.length + 1);
     host.set(bytes, 1);
     const f = decodeFrame(host.subarray(1), LIMIT);
     expect(Array.from(f.tensors.get('a')!.data)).toEqual([5, 6, 7]);
+    expect(Array.from(f.tensors.get('b')!.data)).toEqual([0.5]);
+    expect(f.tensors.get('a')!.data.buffer).not.toBe(host.buffer);
+  });
+
+  it('encodes the header in place: one buffer, the frame exactly as long as its parts', () => {
+    const header = { type: 'x', note: 'naïve — 日本語 😀' }; // UTF-8 longer than the UTF-16 length
+    const bytes = encodeFrame(header, { a: Float32Array.from([1, 2, 3]) });
+    const headerBytes = new TextEncoder().encode(JSON.stringify({ ...header, tensors: [{ name: 'a', dtype: 'f32', shape: [3] }] }));
+    expect(new DataView(bytes.buffer, bytes.byteOffset).getUint32(0, true)).toBe(headerBytes.length);
+    expect(bytes.length).toBe(((4 + headerBytes.length + 3) & ~3) + 12);
+    const f = decodeFrame(bytes, LIMIT);
+    expect(f.header).toEqual(header);
+    expect(Array.from(f.tensors.get('a')!.data)).toEqual([1, 2, 3]);
   });
 
   it('encoding rejects a shape that does not match the data', () => {
