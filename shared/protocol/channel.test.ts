@@ -72,6 +72,26 @@ describe('webSocketChannel over a real ws socket', () => {
   });
 });
 
+describe('either kind of channel', () => {
+  it('has one receiver: a later onFrame replaces the earlier', async () => {
+    const server = new WebSocketServer({ port: 0 });
+    await new Promise((resolve) => server.once('listening', resolve));
+    const accepted = new Promise<FrameChannel>((resolve) => server.once('connection', (ws) => resolve(webSocketChannel(ws as unknown as WebSocketLike))));
+    const client = await connect(`ws://127.0.0.1:${(server.address() as { port: number }).port}/v1/session`);
+    const [a, b] = channelPair();
+    for (const [from, to] of [[client, await accepted], [a, b]]) {
+      const first: Uint8Array[] = [];
+      to.onFrame((bytes) => first.push(bytes));
+      const second = collect(to, 1);
+      from.send(encodeFrame({ type: 'x' }));
+      expect(decodeFrame((await second)[0], LIMIT).header).toEqual({ type: 'x' });
+      expect(first).toEqual([]);
+    }
+    client.close();
+    await new Promise((resolve) => server.close(resolve));
+  });
+});
+
 describe('channelPair', () => {
   it('hands the receiver bytes of its own', async () => {
     const [a, b] = channelPair();

@@ -5,7 +5,7 @@
  */
 export interface FrameChannel {
   send(frame: Uint8Array): void;
-  /** Registers the one receiver of incoming frames. */
+  /** Registers the one receiver of incoming frames (a later call replaces it). */
   onFrame(handler: (frame: Uint8Array) => void): void;
   /** Called once when the channel closes, from either side. */
   onClose(handler: (reason: string) => void): void;
@@ -60,6 +60,7 @@ export function webSocketChannel(ws: WebSocketLike): FrameChannel {
   // 'arraybuffer' mode would copy once more per message. Anything else (a WHATWG 'blob') must
   // become an ArrayBuffer, the one binary form every runtime has.
   if (ws.binaryType !== 'nodebuffer') ws.binaryType = 'arraybuffer';
+  let receiver: ((frame: Uint8Array) => void) | undefined;
   let closedHandlers: ((reason: string) => void)[] = [];
   let closed = false;
   const fireClose = (reason: string) => {
@@ -69,6 +70,11 @@ export function webSocketChannel(ws: WebSocketLike): FrameChannel {
     closedHandlers = [];
     handlers.forEach((h) => h(reason));
   };
+  ws.addEventListener('message', (e) => {
+    if (e.data instanceof ArrayBuffer) receiver?.(new Uint8Array(e.data));
+    else if (ArrayBuffer.isView(e.data)) receiver?.(new Uint8Array(e.data.buffer, e.data.byteOffset, e.data.byteLength));
+    else receiver?.(new TextEncoder().encode(String(e.data))); // a text frame fails decoding with a clear error
+  });
   ws.addEventListener('close', (e) => fireClose(e.reason || `socket closed (${e.code})`));
   ws.addEventListener('error', () => fireClose('socket error'));
   return {
@@ -77,11 +83,7 @@ export function webSocketChannel(ws: WebSocketLike): FrameChannel {
       ws.send(frame);
     },
     onFrame(handler) {
-      ws.addEventListener('message', (e) => {
-        if (e.data instanceof ArrayBuffer) handler(new Uint8Array(e.data));
-        else if (ArrayBuffer.isView(e.data)) handler(new Uint8Array(e.data.buffer, e.data.byteOffset, e.data.byteLength));
-        else handler(new TextEncoder().encode(String(e.data))); // a text frame fails decoding with a clear error
-      });
+      receiver = handler;
     },
     onClose(handler) {
       if (closed) handler('closed');
