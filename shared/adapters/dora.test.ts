@@ -64,12 +64,15 @@ describe('DoRA module', () => {
       }
     });
 
-    it(`backward equals central finite differences with the norm held constant${withBias ? ' (with bias)' : ''}`, () => {
-      const { A, B, m, mod, x, y0, rows } = make(withBias);
-      for (const c of checkOutputModule(mod, x, y0, rows, { A, B, m })) {
-        expect(compareGradients(c.analytic, c.numeric, RTOL, ATOL).worst, c.name).toBeLessThanOrEqual(0);
-      }
-    });
+    for (const afterForward of [false, true]) {
+      it(`backward equals central finite differences with the norm held constant${withBias ? ' (with bias)' : ''}${afterForward ? ', after its forward (the kept x·Aᵀ)' : ''}`, () => {
+        const { A, B, m, mod, x, y0, rows } = make(withBias);
+        if (afterForward) mod.forwardOutput(x, y0, rows);
+        for (const c of checkOutputModule(mod, x, y0, rows, { A, B, m })) {
+          expect(compareGradients(c.analytic, c.numeric, RTOL, ATOL).worst, c.name).toBeLessThanOrEqual(0);
+        }
+      });
+    }
   }
 
   it('is the identity on the base output when B = 0 and m = ‖W‖ (PEFT init)', () => {

@@ -15,7 +15,7 @@
  */
 import type { Floats } from '../model/types';
 import { checkLength, floatsLike, gradSlot } from './floats';
-import { loraBackward, loraDown, loraUp, type LoraParams } from './lora';
+import { KeptDowns, loraBackward, loraUp, type LoraParams } from './lora';
 import { asFloat64, matmulInto, rowMajor, transposeOf } from './matmul';
 import type { DeferWork, Grads, ModuleAdapter } from './taps';
 
@@ -64,6 +64,7 @@ export class DoraModule implements ModuleAdapter {
   readonly needsBaseOutput = true;
   /** ‖W + s·B·A‖_row, fixed until refreshNorms. */
   norms: Float64Array;
+  private readonly downs = new KeptDowns();
 
   constructor(
     readonly p: DoraParams,
@@ -92,7 +93,7 @@ export class DoraModule implements ModuleAdapter {
     const { outDim, bias } = this.p;
     checkLength('DoRA input x', x, rows * this.p.inDim);
     checkLength('DoRA base output y0', y0, rows * outDim);
-    const delta = loraUp(this.p, loraDown(this.p, x, rows), null, rows, x);
+    const delta = loraUp(this.p, this.downs.forward(this.p, x, rows), null, rows, x);
     const c = this.rowScale();
     const y = floatsLike(x, rows * outDim);
     for (let t = 0; t < rows; t++) {
@@ -108,7 +109,8 @@ export class DoraModule implements ModuleAdapter {
   backwardOutput(x: Floats, y0: Floats, dy: Floats, rows: number, grads: Grads, defer?: DeferWork): { dx: Floats | null; dy0: Floats } {
     const { outDim, bias } = this.p;
     checkLength('DoRA dy', dy, rows * outDim);
-    const delta = loraUp(this.p, loraDown(this.p, x, rows), null, rows, x);
+    const h = this.downs.of(this.p, x, rows);
+    const delta = loraUp(this.p, h, null, rows, x);
     const c = this.rowScale();
     const dm = gradSlot(grads, this.p.keyM, outDim);
     const g = floatsLike(x, rows * outDim); // dL/d(y0 − b + delta) = c ⊙ dy, also dL/dy0
@@ -120,7 +122,7 @@ export class DoraModule implements ModuleAdapter {
         dm[o] += (dy[j] * (y0[j] - b + delta[j])) / this.norms[o];
       }
     }
-    const dx = loraBackward(this.p, x, g, rows, grads, defer);
+    const dx = loraBackward(this.p, x, h, g, rows, grads, defer);
     return { dx, dy0: g };
   }
 

@@ -51,11 +51,43 @@ describe('LoRA module', () => {
     expect(dy0).toBeInstanceOf(Float32Array);
   });
 
-  it('backward equals central finite differences (dx, dy0, dA, dB) in float64', () => {
-    const { A, B, mod, x, y0, rows } = make();
-    for (const c of checkOutputModule(mod, x, y0, rows, { A, B })) {
-      expect(compareGradients(c.analytic, c.numeric, RTOL, ATOL).worst, c.name).toBeLessThanOrEqual(0);
+  for (const afterForward of [false, true]) {
+    it(`backward equals central finite differences (dx, dy0, dA, dB) in float64${afterForward ? ', after its forward (the kept x·Aᵀ)' : ''}`, () => {
+      const { A, B, mod, x, y0, rows } = make();
+      if (afterForward) mod.forwardOutput(x, y0, rows);
+      for (const c of checkOutputModule(mod, x, y0, rows, { A, B })) {
+        expect(compareGradients(c.analytic, c.numeric, RTOL, ATOL).worst, c.name).toBeLessThanOrEqual(0);
+      }
+    });
+  }
+
+  it('a backward after its forward reads the forward\'s x·Aᵀ: the same gradients, bit for bit, in either precision', () => {
+    for (const f32 of [false, true]) {
+      const grads = (forwardFirst: boolean) => {
+        const { mod, x, y0, rows, outDim } = make(4, 7, 6, 3);
+        const [xs, y0s] = f32 ? [Float32Array.from(x), Float32Array.from(y0)] : [x, y0];
+        if (forwardFirst) mod.forwardOutput(xs, y0s, rows);
+        const g: Grads = new Map();
+        const { dx } = mod.backwardOutput(xs, y0s, randomArray(rows * outDim, 9), rows, g);
+        return { dx: Array.from(dx!), A: Array.from(g.get('A')!), B: Array.from(g.get('B')!) };
+      };
+      expect(grads(true)).toEqual(grads(false));
     }
+  });
+
+  it('the x·Aᵀ a backward reads is its forward\'s, not one computed from A as it is now', () => {
+    const kept = make();
+    const fresh = make();
+    kept.mod.forwardOutput(kept.x, kept.y0, kept.rows);
+    kept.A.fill(NaN); // whatever A holds now, dB = s·gᵀ·h pairs with the forward that ran
+    const dB = (m: ReturnType<typeof make>) => {
+      const g: Grads = new Map();
+      m.mod.backwardOutput(m.x, m.y0, randomArray(m.rows * m.outDim, 9), m.rows, g);
+      return Array.from(g.get('B')!);
+    };
+    const want = dB(fresh);
+    expect(want.every(Number.isFinite)).toBe(true);
+    expect(dB(kept)).toEqual(want);
   });
 
   it('adds into existing gradients', () => {

@@ -96,6 +96,27 @@ export function loraDown(p: LoraParams, x: Floats, rows: number): Floats {
   return h;
 }
 
+/**
+ * h = x·Aᵀ of the forwards a backward may follow, by their x (the taps keep a forward's x for
+ * its backward): the backward reads the forward's h — the same floats — instead of computing
+ * one of loraBackward's five products again. An inference's x is dropped, and its entry with it.
+ */
+export class KeptDowns {
+  private readonly byX = new WeakMap<Floats, Floats>();
+
+  /** The forward's h, kept for x. */
+  forward(p: LoraParams, x: Floats, rows: number): Floats {
+    const h = loraDown(p, x, rows);
+    this.byX.set(x, h);
+    return h;
+  }
+
+  /** For a backward: the h its forward kept for x, else computed. */
+  of(p: LoraParams, x: Floats, rows: number): Floats {
+    return this.byX.get(x) ?? loraDown(p, x, rows);
+  }
+}
+
 /** out[t, o] = base[t, o] + s·Σ_k h[t, k]·B[o, k] (base may be null: the delta alone). */
 export function loraUp(p: LoraParams, h: Floats, base: Floats | null, rows: number, like: Floats): Floats {
   const { B, r, outDim, scale } = p;
@@ -105,12 +126,12 @@ export function loraUp(p: LoraParams, h: Floats, base: Floats | null, rows: numb
 }
 
 /**
- * Backward of the delta s·(x·Aᵀ)·Bᵀ given g = dL/d(delta) [rows, out]: adds dA, dB into grads
- * and returns dL/dx [rows, in] in the precision of x. The four products run as float64
- * matmulInto calls (register-blocked; the element-by-element accumulation they replace was
- * 2–4× slower at the bench finetune shapes).
+ * Backward of the delta s·(x·Aᵀ)·Bᵀ given g = dL/d(delta) [rows, out] and h = x·Aᵀ [rows, r]:
+ * adds dA, dB into grads and returns dL/dx [rows, in] in the precision of x. The four products
+ * run as float64 matmulInto calls (register-blocked; the element-by-element accumulation they
+ * replace was 2–4× slower at the bench finetune shapes).
  */
-export function loraBackward(p: LoraParams, x: Floats, g: Floats, rows: number, grads: Grads, defer?: DeferWork): Floats {
+export function loraBackward(p: LoraParams, x: Floats, h: Floats, g: Floats, rows: number, grads: Grads, defer?: DeferWork): Floats {
   const { r, inDim, outDim, scale } = p;
   const A = asFloat64(p.A); // [r, in]
   const B = asFloat64(p.B); // [out, r]
@@ -120,10 +141,9 @@ export function loraBackward(p: LoraParams, x: Floats, g: Floats, rows: number, 
   // dx = dh·A [rows, in]
   const dx = new Float64Array(rows * inDim);
   matmulInto(dx, rowMajor(dh, r), A, rows, r, inDim, 1, false);
-  // dB += s·gᵀ·h [out, r]; dA += dhᵀ·x [r, in] — three of the five products, none needed for dx
+  // dB += s·gᵀ·h [out, r]; dA += dhᵀ·x [r, in] — two of the four products, none needed for dx
   const weights = () => {
-    const h = asFloat64(loraDown(p, x, rows)); // x·Aᵀ [rows, r]
-    matmulInto(gradSlot(grads, p.keyB, outDim * r), transposed(g64, outDim), h, outDim, rows, r, scale, true);
+    matmulInto(gradSlot(grads, p.keyB, outDim * r), transposed(g64, outDim), asFloat64(h), outDim, rows, r, scale, true);
     matmulInto(gradSlot(grads, p.keyA, r * inDim), transposed(dh, r), asFloat64(x), r, rows, inDim, 1, true);
   };
   if (defer) defer(weights);
@@ -135,6 +155,7 @@ export function loraBackward(p: LoraParams, x: Floats, g: Floats, rows: number, 
 export class LoraModule implements ModuleAdapter {
   readonly form = 'output' as const;
   readonly needsBaseOutput = false;
+  private readonly downs = new KeptDowns();
 
   constructor(readonly p: LoraParams) {
     checkLength('lora_A', p.A, p.r * p.inDim);
@@ -144,13 +165,13 @@ export class LoraModule implements ModuleAdapter {
   forwardOutput(x: Floats, y0: Floats, rows: number): Floats {
     checkLength('LoRA input x', x, rows * this.p.inDim);
     checkLength('LoRA base output y0', y0, rows * this.p.outDim);
-    return loraUp(this.p, loraDown(this.p, x, rows), y0, rows, x);
+    return loraUp(this.p, this.downs.forward(this.p, x, rows), y0, rows, x);
   }
 
   backwardOutput(x: Floats, _y0: Floats, dy: Floats, rows: number, grads: Grads, defer?: DeferWork): { dx: Floats | null; dy0: Floats } {
     checkLength('LoRA dy', dy, rows * this.p.outDim);
     // dL/dy0 = dL/dy: the delta does not depend on y0. The same array, read-only (see taps.ts).
-    return { dx: loraBackward(this.p, x, dy, rows, grads, defer), dy0: dy };
+    return { dx: loraBackward(this.p, x, this.downs.of(this.p, x, rows), dy, rows, grads, defer), dy0: dy };
   }
 
   forwardInput(_x: Floats, _rows: number): Floats {
