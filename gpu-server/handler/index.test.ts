@@ -47,6 +47,16 @@ describe.each(['reference', 'cpu', 'webgpu'] as const)('split execution in proce
     return SplitSession.open(client, { token: await testToken(tenant), mode, maxContext: 32, config: model.config, adapter });
   }
 
+  it('keeps a prompt-tuning session\'s virtual tokens in an array of their own, not a view holding the open message', async () => {
+    const [client, server] = channelPair();
+    const conn = new Connection(server, { engine, secret: TEST_SECRET, maxFrameBytes: 1 << 24, usedTokens });
+    const session = await SplitSession.open(client, { token: await testToken(), mode: 'inference', maxContext: 32, config: model.config, adapter: adapters.prompt });
+    const prompt = conn.session!.prompt!;
+    expect(prompt.length).toBe(3 * model.config.dim);
+    expect(prompt.buffer.byteLength).toBe(prompt.byteLength);
+    session.close();
+  });
+
   it.each([undefined, ...Object.keys(adapters)])('adapter %s: prefill and decode logits equal the reference forward (≤ 1e-4 relative)', async (name) => {
     const adapter = name ? adapters[name] : undefined;
     const session = await open('inference', adapter);

@@ -110,7 +110,8 @@ export class Connection implements TapExchange {
     }
     if (this.opts.usedTokens.has(claims.jti)) throw new ProtocolError('unauthorized', 'token was already used to open a session');
     const dim = this.opts.engine.model.config.dim;
-    const prompt = onlyTensors(frame, msg.promptTokens > 0 ? { prompt: ['f32', [msg.promptTokens, dim]] } : {}).prompt as Float32Array | undefined;
+    // Kept for the session's life: its own copy, not a view holding the whole message's buffer.
+    const prompt = (onlyTensors(frame, msg.promptTokens > 0 ? { prompt: ['f32', [msg.promptTokens, dim]] } : {}).prompt as Float32Array | undefined)?.slice();
     if (prompt) checkFinite('prompt', prompt);
     this.session = this.opts.engine.open(claims, { mode: msg.mode, maxContext: msg.maxContext, taps: msg.taps, prompt, sampling: msg.sampling });
     this.opts.usedTokens.set(claims.jti, claims.exp);
