@@ -13,7 +13,8 @@ import { connect } from '../../gpu-server/client';
 
 export const PROMPT = 'Once upon a time';
 
-const log = (line: string) => process.stderr.write(`bench edge: ${line}\n`);
+/** bench edge's progress line, on stderr (stdout is its table and JSON). */
+export const log = (line: string) => process.stderr.write(`bench edge: ${line}\n`);
 
 /** Incremental server-sent-events parsing: feed text as it arrives, get each event's data. */
 export class SseParser {

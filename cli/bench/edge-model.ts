@@ -12,7 +12,7 @@ import type { ModelConfig } from '../../shared/model/types';
 import { ensureDefaultModel } from '../../shared/node/default-model';
 import { Tokenizer } from '../../shared/tokenizer';
 import { benchLora } from './bench-lora';
-import { direct, EdgeClient, PROMPT, type Run, type TokenTimes } from './edge-client';
+import { direct, EdgeClient, log, PROMPT, type Run, type TokenTimes } from './edge-client';
 import { fmt, median } from './stats';
 import { parameterCount, presetConfig, writeRandomModelDir } from '../init-random';
 import { serverModel } from '../split-generate';
@@ -33,8 +33,6 @@ export interface Plan {
   /** Adapters loaded cold after the restart, each paired with a warm request. */
   coldLoads: number;
 }
-
-const log = (line: string) => process.stderr.write(`bench edge: ${line}\n`);
 
 /**
  * init-random's 30m preset (seed 0) with stories260K's tokenizer copied in, written once under

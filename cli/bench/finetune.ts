@@ -85,7 +85,7 @@ export interface Plan {
    * (90–93 % busy at 1 thread), so a GEMM on two cores shortens what it waits on: 241.1 / 244.2 /
    * 245.8 tokens/s at 2 threads against 221.1 / 229.0 / 223.8 at 1 (full runs, alternating; main
    * thread 75 % busy, the clients' share of the cores unchanged). Each setup thus runs at its
-   * best measured setting; until the eighth session both took the same count (1).
+   * best measured setting; until the ninth session both took the same count (1).
    */
   serverThreads?: number;
 }

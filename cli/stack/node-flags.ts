@@ -1,10 +1,10 @@
 /**
  * V8 flags for the processes that run the engine or a training job: the server, `symbiosis
- * train`, the benches, both kinds of `bench finetune` job and bench serve's tenants' process. V8 reads them at start-up only, so
- * they go on the command line of the processes we spawn, and serve, train and bench started
- * without them run themselves again with them (relaunch.ts, from cli/index.ts). Setting them from inside
- * (v8.setFlagsFromString) is not safe: tried with --single-threaded-gc, V8 aborted on a failed
- * check in its next marking cycle.
+ * train`, the benches, both kinds of `bench finetune` job and bench serve's tenants' process.
+ * V8 reads them at start-up only, so they go on the command line of the processes we spawn, and
+ * serve, train and bench started without them run themselves again with them (relaunch.ts, from
+ * cli/index.ts). Setting them from inside (v8.setFlagsFromString) is not safe: tried with
+ * --single-threaded-gc, V8 aborted on a failed check in its next marking cycle.
  *
  * --no-concurrent-marking: the engine's activations are ArrayBuffers — ~5 MB per training token
  * at 110m — and V8 starts a marking cycle each time ~64 MB more of them are alive. Marked
@@ -27,8 +27,9 @@
  * external memory starts (~2.5 a second). Shared setup of bench finetune (8 jobs, 110m, 2 cores, 6
  * steps, pool in place), without → with a 256 MB floor: server GC 1.76–1.87 → 0.90 s, clients
  * 0.82 → 0.65 cores, 207 / 209 → 230 / 241 tokens/s (a later 256 MB run: 0.96 s, 215); a 96 MB
- * floor the same (0.90 s, 0.65 cores, 240) with less room for garbage. The server's peak RSS is unchanged (1.52–1.57 GB); the clients'
- * grow ~20 MB each (fewer cycles, more garbage between them).
+ * floor the same (0.90 s, 0.65 cores, 240) with less room for garbage. The server's peak RSS is
+ * unchanged (1.52–1.57 GB); the clients' grow ~20 MB each (fewer cycles, more garbage between
+ * them).
  */
 export const ENGINE_NODE_FLAGS: readonly string[] = ['--no-concurrent-marking', '--initial-old-space-size=96'];
 

@@ -1,7 +1,7 @@
 /**
  * The engine's commands (ENGINE_COMMANDS in cli/index.ts: serve, train, bench) started without
- * the engine's V8 flags (node-flags.ts) run themselves again as a child with them, and stand in for it: its exit code becomes ours,
- * and the signals a process manager or a terminal sends us (a resize too) reach it once. The
+ * the engine's V8 flags (node-flags.ts) run themselves again as a child with them, and stand in
+ * for it: its exit code becomes ours, and the signals a process manager or a terminal sends us (a resize too) reach it once. The
  * child is in its own process group, so a terminal's Ctrl-C (sent to the whole foreground group)
  * is not delivered to it twice; it learns that we died, however we died, from its IPC channel
  * closing (followLauncher).

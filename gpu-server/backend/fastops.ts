@@ -49,13 +49,12 @@ export function ropeBackwardF32(dy: Float32Array, rows: number, nHeads: number, 
 }
 
 /** The reference's rotate: x·cos + rotate_half(x)·(sign·sin), the same products in the same order. */
-function rotateF32(x: Float32Array, rows: number, nHeads: number, headDim: number, pos0: number, theta: number, sign: 1 | -1, out: Float32Array = new Float32Array(x.length)): Float32Array {
+function rotateF32(x: Float32Array, rows: number, nHeads: number, headDim: number, pos0: number, theta: number, sign: 1 | -1, y: Float32Array = new Float32Array(x.length)): Float32Array {
   checkShape('rope x', x, rows * nHeads * headDim);
-  checkShape('rope out', out, x.length);
+  checkShape('rope out', y, x.length);
   if (headDim % 2 !== 0) throw new Error(`rope: headDim must be even, got ${headDim}`);
   const half = headDim / 2;
   const { cos, sin } = ropeTable(headDim, theta, pos0 + rows);
-  const y = out;
   for (let r = 0; r < rows; r++) {
     const t = (pos0 + r) * half;
     for (let h = 0; h < nHeads; h++) {

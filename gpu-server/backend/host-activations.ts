@@ -5,8 +5,8 @@
  * instead of copies where a view will do. A step's scope takes the arrays its ops write from the
  * engine's pool (host-pool.ts) and gives them back as each layer ends (`freeSince`) and at
  * `retain` / `release`: what it handed out must not be used after that — the engine's contract
- * for every backend, which a device's memory needs anyway. Reads are the arrays themselves: their users (a frame's encoding, the sampler,
- * the loss) are done with them before the step ends. The batched ops are the wrapped Backend's,
+ * for every backend, which a device's memory needs anyway. Reads are the arrays themselves: their
+ * users (a frame's encoding, the sampler, the loss) are done with them before the step ends. The batched ops are the wrapped Backend's,
  * looked up at each call; K/V caches are placed where it says (the cpu backend: WebAssembly
  * memory its decode attention reads in place) and left to the garbage collector.
  */

@@ -77,10 +77,10 @@ function parseSpecs(raw: unknown): TensorSpec[] {
 
 /**
  * Decodes a frame. The caller hands the bytes over (a channel's receiver owns what it receives):
- * tensors are views of them where aligned — as a tap exchange's frames are when they come off a
- * socket (frames are whole multiples of 4 bytes, and a WebSocket header of 4 or 8 bytes precedes
- * one of their size in a fresh read buffer) — and copies elsewhere. A copy and an allocation per
- * tensor of every tap answer were a measurable share of an exchange.
+ * tensors are views of them where the frame starts 4-aligned — as a tap exchange's frames do when
+ * they come off a socket (frames are whole multiples of 4 bytes, and a WebSocket header of 4 or 8
+ * bytes precedes one of their size in a fresh read buffer) — else views of one copy of the frame.
+ * A copy and an allocation per tensor of every tap answer were a measurable share of an exchange.
  */
 export function decodeFrame(bytes: Uint8Array, maxBytes: number): Frame {
   if (bytes.byteLength > maxBytes) throw new FrameError(`frame of ${bytes.byteLength} bytes exceeds the limit of ${maxBytes}`);
@@ -98,14 +98,14 @@ export function decodeFrame(bytes: Uint8Array, maxBytes: number): Frame {
   const specs = parseSpecs((header as Record<string, unknown>).tensors);
   let offset = align4(4 + headerLength);
   if (offset > bytes.byteLength) throw new FrameError('frame truncated inside its header padding');
+  // Every tensor sits 4-aligned within the frame, so the frame's own alignment decides for all.
+  const source = bytes.byteOffset % 4 === 0 ? bytes : bytes.slice();
   const tensors: Frame['tensors'] = new Map();
   for (const spec of specs) {
     const byteLength = elements(spec.shape) * 4;
     if (offset + byteLength > bytes.byteLength) throw new FrameError(`frame truncated inside tensor "${spec.name}"`);
-    const at = bytes.byteOffset + offset;
-    const buffer = at % 4 === 0 ? bytes.buffer : bytes.slice(offset, offset + byteLength).buffer;
-    const start = at % 4 === 0 ? at : 0;
-    const data = spec.dtype === 'f32' ? new Float32Array(buffer, start, byteLength / 4) : new Int32Array(buffer, start, byteLength / 4);
+    const at = source.byteOffset + offset;
+    const data = spec.dtype === 'f32' ? new Float32Array(source.buffer, at, byteLength / 4) : new Int32Array(source.buffer, at, byteLength / 4);
     tensors.set(spec.name, { dtype: spec.dtype, shape: spec.shape, data });
     offset += byteLength;
   }

@@ -52,7 +52,8 @@ export function drawToken(logits: Floats, params: SamplingParams, r: number, scr
   softmax(logits, temperature, p);
 
   const whole = (topK === 0 || topK >= n) && topP === 1;
-  // renormalised over what is kept (its mass, summed as it was found); the whole distribution as it is (as samplingDistribution does)
+  // renormalised over what is kept (its mass, summed as it was found); the whole distribution as
+  // it is (as samplingDistribution does)
   let keptSum = 1;
   if (whole) kept.fill(1);
   else if (topK > 0 && topK < n) keptSum = topKThenP(p, topK, topP, kept);
@@ -105,8 +106,8 @@ function topKThenP(p: Float64Array, topK: number, topP: number, kept: Uint8Array
  * on in the part holding it, and values equal to the pivot are taken in id order. At a 32k
  * vocabulary: two passes and a selection among a few hundred to a few thousand candidates; the
  * selection alone over all of them took ~9 passes over ~42k entries (a top-p draw on a nearly
- * flat row 1.45 ms, against 0.44 with temperature alone; 0.67 now). All tokens are kept where rounding never reaches top_p (as the sorted walk
- * keeps them). Returns the kept mass.
+ * flat row 1.45 ms, against 0.44 with temperature alone; 0.67 now). All tokens are kept where
+ * rounding never reaches top_p (as the sorted walk keeps them). Returns the kept mass.
  */
 function nucleus(p: Float64Array, topP: number, kept: Uint8Array, ids: Int32Array, scratch: DrawScratch): number {
   const n = p.length;

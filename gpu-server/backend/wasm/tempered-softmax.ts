@@ -4,7 +4,7 @@
  * WebAssembly SIMD — at a 32k vocabulary the reference's softmax took ~360 µs of a ~440 µs draw,
  * this one ~220 (the kernel ~5 ns a logit). Per logit the same float64 subtraction and division
  * by T as the reference, e^ to a few ulps (exp-shift.ts's exp64; 0 below e^-708, where
- * Math.exp's is a denormal or 0; NaN kept), Σ in four lanes instead of id order, then the same
+ * Math.exp's is a denormal or 0; NaN kept), Σ in two float64 lanes instead of id order, then the same
  * division by Σ: the probabilities differ from the reference's by a few float64 ulps, so a draw
  * differs only where its uniform number falls within ~1e-15 of a boundary between two tokens
  * (or picks a token e^708 times less likely than the likeliest).
